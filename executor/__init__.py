@@ -1,0 +1,1 @@
+"""The custom Mesos executor for mesospaas tasks. Imports nothing else from this repository."""

@@ -1,0 +1,276 @@
+"""A whole local Mesos cluster in one process: one master and N agents, plus faults on demand.
+
+Owns: the cluster description (agents' addresses, resources and attributes from flags or a cluster JSON file,
+with defaults filling what is left out: each agent its own loopback address 127.0.0.2, 127.0.0.3, ... and, in
+process mode, its own slice of ports), starting and stopping everything in order (``async with``), and the
+fault API used by tests and operators: stop / restart an agent, kill a task's process from outside. The same
+faults are served over HTTP under ``/localmesos/`` on the master's port.
+
+Stopping the cluster stops every process it started, tasks included.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from . import wire
+from .agent import Agent, AgentFlags
+from .master import Master, MasterFlags
+from .master_http import MASTER_KEY, build_master_app
+from .resources import ResourceError, Resources, parse_attributes
+
+log = logging.getLogger(__name__)
+
+DEFAULT_AGENT_RESOURCES = "cpus:4;mem:4096;disk:20000"
+PORTS_BEGIN = 31000
+PORTS_END = 64999
+
+
+class ClusterConfigError(ValueError):
+    """The cluster description cannot be used; the text says what is wrong."""
+
+
+@dataclass
+class AgentSpec:
+    hostname: str
+    resources: Resources
+    attributes: str = ""
+    port: int = 5051
+
+
+@dataclass
+class ClusterConfig:
+    agents: list[AgentSpec]
+    master: MasterFlags = field(default_factory=MasterFlags)
+    mode: str = "process"
+    work_dir: Path | None = None
+    status_update_retry_interval: float = 10.0
+    executor_registration_timeout: float = 60.0
+    executor_shutdown_grace_period: float = 5.0
+
+
+def port_slice(index: int, count: int) -> str:
+    """Agent ``index`` of ``count`` gets its own slice of [31000-64999], at most 1000 ports wide."""
+    width = max(1, min(1000, (PORTS_END - PORTS_BEGIN + 1) // max(count, 1)))
+    begin = PORTS_BEGIN + index * width
+    return f"[{begin}-{begin + width - 1}]"
+
+
+def build_agent_specs(count: int | None, cluster_file: str | None, *, resources: str | None = None,
+                      attributes: str | None = None, agent_port: int = 5051,
+                      simulate: bool = False) -> list[AgentSpec]:
+    """Agents from ``--cluster`` JSON and/or ``--agents N``; defaults fill what is left out."""
+    entries: list[dict[str, Any]] = []
+    if cluster_file:
+        try:
+            data = json.loads(Path(cluster_file).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ClusterConfigError(f"cannot read cluster file {cluster_file}: {exc}") from exc
+        if not isinstance(data, dict) or not isinstance(data.get("agents"), list):
+            raise ClusterConfigError('cluster file must be {"agents": [{...}, ...]}')
+        for i, entry in enumerate(data["agents"]):
+            if not isinstance(entry, dict):
+                raise ClusterConfigError(f"agents[{i}] must be an object")
+            unknown = set(entry) - {"resources", "attributes", "hostname", "port"}
+            if unknown:
+                raise ClusterConfigError(f"agents[{i}]: unknown keys {sorted(unknown)}")
+            entries.append(entry)
+    if count is not None:
+        if count < 0:
+            raise ClusterConfigError("--agents must not be negative")
+        if cluster_file and count < len(entries):
+            entries = entries[:count]
+        while len(entries) < count:
+            entries.append({})
+    total = len(entries)
+    specs: list[AgentSpec] = []
+    used_hosts: set[str] = set()
+    for i, entry in enumerate(entries):
+        hostname = str(entry.get("hostname") or _loopback(i + 2))
+        if not hostname.startswith("127.") and hostname != "localhost":
+            raise ClusterConfigError(f"agents[{i}].hostname must be a loopback address, got {hostname}")
+        if hostname in used_hosts:
+            raise ClusterConfigError(f"agents[{i}].hostname {hostname} is used twice")
+        used_hosts.add(hostname)
+        text = str(entry.get("resources") or resources or DEFAULT_AGENT_RESOURCES)
+        try:
+            res = Resources.parse(text)
+            if "ports" not in res.ranges:
+                ports = "[31000-32000]" if simulate else port_slice(i, total)
+                res = res + Resources.parse(f"ports:{ports}")
+            for name, value in (("cpus", 4.0), ("mem", 4096.0), ("disk", 20000.0)):
+                if name not in res.scalars:
+                    res = res + Resources(scalars={name: value})
+            attrs = str(entry.get("attributes") if entry.get("attributes") is not None else (attributes or ""))
+            parse_attributes(attrs)
+        except ResourceError as exc:
+            raise ClusterConfigError(f"agents[{i}]: {exc}") from exc
+        specs.append(AgentSpec(hostname=hostname, resources=res, attributes=attrs,
+                               port=int(entry.get("port", agent_port))))
+    return specs
+
+
+def _loopback(n: int) -> str:
+    """127.0.0.2, 127.0.0.3, ..., 127.0.1.0, ...: the n-th address of 127.0.0.0/8 (n >= 1)."""
+    if n >= 256 ** 3 - 1:
+        raise ClusterConfigError("too many agents for 127.0.0.0/8")
+    return f"127.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
+
+
+class LocalCluster:
+    """Master and agents in this process. Use ``async with LocalCluster(config) as cluster``."""
+
+    def __init__(self, config: ClusterConfig) -> None:
+        self.config = config
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if config.work_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="localmesos-")
+            self.work_dir = Path(self._tmp.name)
+        else:
+            self.work_dir = Path(config.work_dir)
+        config.master.work_dir = str(self.work_dir / "master")
+        self.master = Master(config.master)
+        self.agents: list[Agent] = []
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.master.flags.ip}:{self.master.flags.port}"
+
+    @property
+    def address(self) -> str:
+        return f"{self.master.flags.ip}:{self.master.flags.port}"
+
+    async def start(self) -> None:
+        app = build_master_app(self.master)
+        app[CLUSTER_KEY] = self
+        add_fault_routes(app)
+        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True, keepalive_timeout=86400.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.master.flags.ip, self.master.flags.port, reuse_address=True)
+        await site.start()
+        self.master.flags.port = int(self._runner.addresses[0][1])
+        self.master.start()
+        flags = AgentFlags(work_dir=self.work_dir, mode=self.config.mode,
+                           status_update_retry_interval=self.config.status_update_retry_interval,
+                           executor_registration_timeout=self.config.executor_registration_timeout,
+                           executor_shutdown_grace_period=self.config.executor_shutdown_grace_period)
+        for spec in self.config.agents:
+            agent = Agent(self.master, ip=spec.hostname if spec.hostname != "localhost" else "127.0.0.1",
+                          port=spec.port, resources=spec.resources, attributes=parse_attributes(spec.attributes),
+                          flags=flags, hostname=spec.hostname)
+            await agent.start()
+            self.agents.append(agent)
+        log.info("localmesos: master %s with %d agents (%s mode), work dir %s", self.url, len(self.agents),
+                 self.config.mode, self.work_dir)
+
+    async def stop(self) -> None:
+        for agent in self.agents:
+            try:
+                await agent.shutdown()
+            except Exception:  # keep stopping the others; a leftover process is worse than a log line
+                log.exception("agent %s did not shut down cleanly", agent.id)
+        await self.master.stop()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    async def __aenter__(self) -> "LocalCluster":
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- faults ---------------------------------------------------------------------------------------
+    def agent(self, key: str | int) -> Agent:
+        """An agent by index, id or hostname."""
+        if isinstance(key, int):
+            return self.agents[key]
+        for agent in self.agents:
+            if key in (agent.id, agent.hostname, agent.ip):
+                return agent
+        raise KeyError(key)
+
+    async def stop_agent(self, key: str | int) -> Agent:
+        """The agent process dies: its connection drops; checkpointed tasks keep running."""
+        agent = self.agent(key)
+        await agent.stop()
+        return agent
+
+    async def restart_agent(self, key: str | int) -> Agent:
+        """The agent comes back with the same id and work dir and re-registers."""
+        agent = self.agent(key)
+        await agent.start()
+        return agent
+
+    def kill_task_process(self, task_id: str) -> bool:
+        return any(agent.kill_task_process(task_id) for agent in self.agents)
+
+
+CLUSTER_KEY = web.AppKey("cluster", LocalCluster)
+
+
+def add_fault_routes(app: web.Application) -> None:
+    app.router.add_get("/localmesos/agents", _list_agents)
+    app.router.add_post("/localmesos/agents/{agent}/stop", _stop_agent)
+    app.router.add_post("/localmesos/agents/{agent}/restart", _restart_agent)
+    app.router.add_post("/localmesos/tasks/{task}/kill", _kill_task)
+
+
+def _agent_json(agent: Agent) -> dict[str, Any]:
+    return {"id": agent.id, "hostname": agent.hostname, "port": agent.port, "running": agent.running,
+            "resources": agent.total.to_state_map(), "attributes": {a.name: a.state_value() for a in agent.attributes}}
+
+
+async def _list_agents(request: web.Request) -> web.Response:
+    return wire.json_response([_agent_json(a) for a in request.app[CLUSTER_KEY].agents])
+
+
+def _lookup(request: web.Request) -> Agent | None:
+    key = request.match_info["agent"]
+    cluster = request.app[CLUSTER_KEY]
+    try:
+        return cluster.agent(int(key) if key.isdigit() else key)
+    except (KeyError, IndexError):
+        return None
+
+
+async def _stop_agent(request: web.Request) -> web.Response:
+    agent = _lookup(request)
+    if agent is None:
+        return wire.text(404, f"No agent {request.match_info['agent']}")
+    await request.app[CLUSTER_KEY].stop_agent(agent.id)
+    return wire.json_response(_agent_json(agent))
+
+
+async def _restart_agent(request: web.Request) -> web.Response:
+    agent = _lookup(request)
+    if agent is None:
+        return wire.text(404, f"No agent {request.match_info['agent']}")
+    await request.app[CLUSTER_KEY].restart_agent(agent.id)
+    return wire.json_response(_agent_json(agent))
+
+
+async def _kill_task(request: web.Request) -> web.Response:
+    task_id = request.match_info["task"]
+    if not request.app[CLUSTER_KEY].kill_task_process(task_id):
+        return wire.text(404, f"No running task {task_id}")
+    return wire.empty(200)
+
+
+__all__ = ["ClusterConfig", "ClusterConfigError", "LocalCluster", "build_agent_specs", "MASTER_KEY"]

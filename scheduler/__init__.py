@@ -1,0 +1,1 @@
+"""The framework shell: composition root and CLI, pymesos adapter, runtime loop, stores."""
