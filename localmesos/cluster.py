@@ -227,8 +227,7 @@ CLUSTER_KEY = web.AppKey("cluster", LocalCluster)
 
 def add_fault_routes(app: web.Application) -> None:
     app.router.add_get("/localmesos/agents", _list_agents)
-    app.router.add_post("/localmesos/agents/{agent}/stop", _stop_agent)
-    app.router.add_post("/localmesos/agents/{agent}/restart", _restart_agent)
+    app.router.add_post("/localmesos/agents/{agent}/{action:stop|restart}", _agent_action)
     app.router.add_post("/localmesos/tasks/{task}/kill", _kill_task)
 
 
@@ -250,19 +249,14 @@ def _lookup(request: web.Request) -> Agent | None:
         return None
 
 
-async def _stop_agent(request: web.Request) -> web.Response:
+async def _agent_action(request: web.Request) -> web.Response:
+    """POST /localmesos/agents/{agent}/stop|restart."""
     agent = _lookup(request)
     if agent is None:
         return wire.text(404, f"No agent {request.match_info['agent']}")
-    await request.app[CLUSTER_KEY].stop_agent(agent.id)
-    return wire.json_response(_agent_json(agent))
-
-
-async def _restart_agent(request: web.Request) -> web.Response:
-    agent = _lookup(request)
-    if agent is None:
-        return wire.text(404, f"No agent {request.match_info['agent']}")
-    await request.app[CLUSTER_KEY].restart_agent(agent.id)
+    cluster = request.app[CLUSTER_KEY]
+    action = cluster.stop_agent if request.match_info["action"] == "stop" else cluster.restart_agent
+    await action(agent.id)
     return wire.json_response(_agent_json(agent))
 
 

@@ -439,7 +439,16 @@ class CommandTask:
 
     async def _reap(self) -> None:
         assert self._process is not None
-        returncode = await self._process.wait()
+        try:
+            returncode = await self._process.wait()
+        except Exception as exc:  # never leave wait() hanging without a terminal update
+            logger.exception("task %s: failed to get the exit status", self._task_id)
+            self._reaped = True
+            self._signal_tree(signal.SIGKILL)
+            if self._health is not None:
+                self._health.stop()
+            self._finish("TASK_FAILED", f"Failed to get exit status for Command: {exc}")
+            return
         self._reaped = True
         if self._escalation is not None:
             self._escalation.cancel()

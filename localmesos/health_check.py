@@ -35,7 +35,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import IO, Any
 
 import aiohttp
@@ -208,7 +208,7 @@ class HealthCheckState:
     started_at: float
     initializing: bool = True
     consecutive_failures: int = 0
-    last_healthy: bool | None = field(default=None)
+    last_healthy: bool | None = None
 
     @classmethod
     def for_config(cls, config: HealthCheckConfig, started_at: float) -> HealthCheckState:

@@ -735,24 +735,28 @@ class Master:
 
     def _launch_group(self, fw: Framework, rec: AgentRecord, group: dict[str, Any],
                       remaining: Resources) -> Resources:
+        """A task group launches atomically: every task is validated first; one bad task fails them all."""
         executor = group.get("executor") or {}
         tasks = (group.get("task_group") or {}).get("tasks") or []
-        before = remaining
-        launched: list[dict[str, Any]] = []
+        left = remaining
+        group_ids: set[str] = set()
         for task_info in tasks:
-            error, _ = self._task_error(fw, rec, task_info, executor, remaining)
+            task_id = task_info["task_id"]["value"]
+            error, needed = self._task_error(fw, rec, task_info, executor, left)
+            if error is None and task_id in group_ids:
+                error = f"Task has duplicate ID: {task_id}"
             if error is not None:
-                # A group launches atomically: one bad task fails every task of the group.
                 for t in tasks:
-                    fw.tasks.pop(t["task_id"]["value"], None) if t in launched else None
                     self._reject_task(fw, t, "TASK_ERROR", "REASON_TASK_GROUP_INVALID", error)
-                return before
+                return remaining
+            group_ids.add(task_id)
+            left = left - needed
+        for task_info in tasks:
             remaining = self._launch_one(fw, rec, task_info, executor, remaining)
-            launched.append(task_info)
         full_executor = dict(executor)
         full_executor["framework_id"] = {"value": fw.id}
         full_executor.setdefault("type", "DEFAULT")
-        rec.agent.run_task_group(fw.info, full_executor, launched)
+        rec.agent.run_task_group(fw.info, full_executor, tasks)
         return remaining
 
     def _reject_task(self, fw: Framework, task_info: dict[str, Any], state: str, reason: str,
