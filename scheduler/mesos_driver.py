@@ -1,0 +1,257 @@
+"""The pymesos adapter: Mesos callbacks in, Mesos calls out, nothing decided here.
+
+Owns: the ``FrameworkInfo`` mesospaas subscribes with (stable id, ``failover_timeout``, ``checkpoint: true``,
+PARTITION_AWARE, TASK_KILLING_STATE, MULTI_ROLE with the configured role), turning pymesos callbacks (run on
+pymesos's IO thread) into ``MesosEvent`` values handed to the asyncio loop with ``call_soon_threadsafe``, and
+the calls to Mesos.
+
+Rules pymesos imposes (see the protocol reference, section 8): never call the driver from inside a callback
+(a failing call there aborts the driver thread), acknowledge explicitly (``implicit_acknowledgements=False``),
+and stop with ``failover=True`` so a restart of mesospaas never tears the framework down. pymesos holds the
+subscription (master detection, SUBSCRIBE stream, reconnects); calls go over aiohttp on that subscription.
+Fails: a call Mesos refuses raises ``MesosCallError`` in the awaiting coroutine; nothing is retried here
+(the runtime's periodic reconciliation repairs what a lost call left behind).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from pymesos import MesosSchedulerDriver, Scheduler
+
+log = logging.getLogger(__name__)
+
+ONE_WEEK = 7 * 24 * 3600.0
+CALL_CONCURRENCY = 16
+CALL_TIMEOUT = 30.0
+
+
+class MesosCallError(RuntimeError):
+    """Mesos (or the connection to it) refused a call."""
+
+
+# -- events ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Subscribed:
+    framework_id: str
+    reregistered: bool
+
+
+@dataclass(frozen=True)
+class Disconnected:
+    pass
+
+
+@dataclass(frozen=True)
+class OffersReceived:
+    offers: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class OfferRescinded:
+    offer_id: str
+
+
+@dataclass(frozen=True)
+class StatusReceived:
+    status: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AgentLost:
+    agent_id: str
+
+
+@dataclass(frozen=True)
+class ExecutorLost:
+    executor_id: str
+    agent_id: str
+    status: int
+
+
+@dataclass(frozen=True)
+class MesosError:
+    message: str
+
+
+MesosEvent = (Subscribed | Disconnected | OffersReceived | OfferRescinded | StatusReceived | AgentLost
+              | ExecutorLost | MesosError)
+
+
+@dataclass(frozen=True)
+class FrameworkSettings:
+    """What mesospaas tells Mesos about itself."""
+
+    name: str = "mesospaas"
+    user: str = "root"
+    role: str = "*"
+    failover_timeout: float = ONE_WEEK
+    hostname: str | None = None
+    webui_url: str | None = None
+    principal: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def framework_info(self, framework_id: str | None) -> dict[str, Any]:
+        info: dict[str, Any] = {
+            "user": self.user, "name": self.name, "failover_timeout": float(self.failover_timeout),
+            "checkpoint": True, "roles": [self.role],
+            "capabilities": [{"type": "MULTI_ROLE"}, {"type": "PARTITION_AWARE"},
+                             {"type": "TASK_KILLING_STATE"}, {"type": "GPU_RESOURCES"}]}
+        if framework_id:
+            info["id"] = {"value": framework_id}
+        if self.hostname:
+            info["hostname"] = self.hostname
+        if self.webui_url:
+            info["webui_url"] = self.webui_url
+        if self.principal:
+            info["principal"] = self.principal
+        if self.labels:
+            info["labels"] = {"labels": [{"key": k, "value": v} for k, v in sorted(self.labels.items())]}
+        return info
+
+
+class _Callbacks(Scheduler):  # type: ignore[misc]
+    """pymesos callbacks -> events on the loop. Runs on pymesos's IO thread; must never raise."""
+
+    def __init__(self, emit: Callable[[MesosEvent], None]) -> None:
+        self._emit = emit
+
+    def registered(self, driver: Any, framework_id: dict[str, str], master_info: Any) -> None:
+        self._emit(Subscribed(framework_id["value"], reregistered=False))
+
+    def reregistered(self, driver: Any, master_info: Any) -> None:
+        self._emit(Subscribed(str(driver.framework_id), reregistered=True))
+
+    def disconnected(self, driver: Any) -> None:
+        self._emit(Disconnected())
+
+    def resourceOffers(self, driver: Any, offers: list[dict[str, Any]]) -> None:
+        self._emit(OffersReceived(tuple(offers)))
+
+    def offerRescinded(self, driver: Any, offer_id: dict[str, str]) -> None:
+        self._emit(OfferRescinded(offer_id["value"]))
+
+    def statusUpdate(self, driver: Any, status: dict[str, Any]) -> None:
+        self._emit(StatusReceived(status))
+
+    def slaveLost(self, driver: Any, agent_id: dict[str, str]) -> None:
+        self._emit(AgentLost(agent_id["value"]))
+
+    def executorLost(self, driver: Any, executor_id: dict[str, str], agent_id: dict[str, str], status: int) -> None:
+        self._emit(ExecutorLost(executor_id["value"], agent_id["value"], int(status)))
+
+    def error(self, driver: Any, message: str) -> None:
+        self._emit(MesosError(str(message)))
+
+
+class MesosDriver:
+    """One subscription to a Mesos master (``host:port`` or ``zk://...``) through pymesos."""
+
+    def __init__(self, master: str, settings: FrameworkSettings, framework_id: str | None,
+                 on_event: Callable[[MesosEvent], None], loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._on_event = on_event
+        self._settings = settings
+        self._calls = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="mesos-calls")
+        self._driver = MesosSchedulerDriver(_Callbacks(self._emit), settings.framework_info(framework_id), master,
+                                            implicit_acknowledgements=False, failover=True)
+        self._stopped = False
+        self._session: aiohttp.ClientSession | None = None
+
+    def _emit(self, event: MesosEvent) -> None:
+        if self._stopped:
+            return
+        try:
+            self._loop.call_soon_threadsafe(self._on_event, event)
+        except RuntimeError:  # the loop is closed: we are shutting down
+            pass
+
+    def start(self) -> None:
+        self._driver.start()
+
+    async def stop(self) -> None:
+        """Leaves the framework registered (failover), so a restarted mesospaas finds its tasks."""
+        self._stopped = True
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        await asyncio.get_running_loop().run_in_executor(self._calls, self._stop_blocking)
+        self._calls.shutdown(wait=True)
+
+    def _stop_blocking(self) -> None:
+        self._driver.stop(failover=True)
+        self._driver.join()
+
+    # -- calls ----------------------------------------------------------------------------------------
+    # pymesos sends every call on one blocking connection, one round trip at a time, which caps a large launch
+    # at a few hundred calls per second. Calls go over aiohttp instead, on the subscription pymesos holds (its
+    # master address and Mesos-Stream-Id), so independent calls (acknowledgements, accepts) overlap.
+    async def _post(self, body: dict[str, Any]) -> None:
+        if self._stopped:
+            raise MesosCallError(f"{body.get('type')}: the driver is stopped")
+        master, stream_id, framework_id = self._driver.master, self._driver.stream_id, self._driver.framework_id
+        if not master or not stream_id or not framework_id:
+            raise MesosCallError(f"{body.get('type')}: not subscribed")
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=CALL_CONCURRENCY),
+                timeout=aiohttp.ClientTimeout(total=CALL_TIMEOUT))
+        body = {"framework_id": {"value": framework_id}, **body}
+        headers = {"Content-Type": "application/json", "Accept": "application/json", "Mesos-Stream-Id": stream_id}
+        try:
+            async with self._session.post(f"http://{master}/api/v1/scheduler", data=json.dumps(body),
+                                          headers=headers) as resp:
+                if resp.status >= 300:
+                    raise MesosCallError(f"{body['type']} answered {resp.status}: {(await resp.text())[:300]}")
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise MesosCallError(f"{body['type']} failed: {exc!r}") from exc
+
+    async def _post_all(self, bodies: list[dict[str, Any]]) -> None:
+        results = await asyncio.gather(*(self._post(b) for b in bodies), return_exceptions=True)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            raise MesosCallError(f"{len(failures)} of {len(bodies)} calls failed: {failures[0]}")
+
+    @staticmethod
+    def _filters(refuse_seconds: float) -> dict[str, float]:
+        return {"refuse_seconds": refuse_seconds}
+
+    async def accept(self, offer_ids: list[str], operations: list[dict[str, Any]], refuse_seconds: float) -> None:
+        await self.accept_all([(offer_ids, operations)], refuse_seconds)
+
+    async def accept_all(self, accepts: list[tuple[list[str], list[dict[str, Any]]]], refuse_seconds: float) -> None:
+        """Several ACCEPTs at once (each for its own offers)."""
+        await self._post_all([{"type": "ACCEPT", "accept": {
+            "offer_ids": [{"value": i} for i in offer_ids], "operations": operations,
+            "filters": self._filters(refuse_seconds)}} for offer_ids, operations in accepts])
+
+    async def decline(self, offer_ids: list[str], refuse_seconds: float) -> None:
+        if offer_ids:
+            await self._post({"type": "DECLINE", "decline": {"offer_ids": [{"value": i} for i in offer_ids],
+                                                              "filters": self._filters(refuse_seconds)}})
+
+    async def kill(self, task_id: str) -> None:
+        await self._post({"type": "KILL", "kill": {"task_id": {"value": task_id}}})
+
+    async def acknowledge(self, status: dict[str, Any]) -> None:
+        await self.acknowledge_all([status])
+
+    async def acknowledge_all(self, statuses: list[dict[str, Any]]) -> None:
+        await self._post_all([{"type": "ACKNOWLEDGE", "acknowledge": {
+            "agent_id": s["agent_id"], "task_id": s["task_id"], "uuid": s["uuid"]}} for s in statuses])
+
+    async def reconcile(self, tasks: list[str]) -> None:
+        await self._post({"type": "RECONCILE", "reconcile": {"tasks": [{"task_id": {"value": t}} for t in tasks]}})
+
+    async def revive(self) -> None:
+        await self._post({"type": "REVIVE", "revive": {"roles": [self._settings.role]}})
+
+    async def suppress(self) -> None:
+        await self._post({"type": "SUPPRESS", "suppress": {"roles": [self._settings.role]}})

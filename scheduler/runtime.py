@@ -1,0 +1,538 @@
+"""The scheduler runtime: the one asyncio task that owns the framework's state and acts on it.
+
+Owns: apps, instances, launch backoffs and the framework id in memory (a cache of the store, which is the
+truth); the event loop that takes Mesos events, app commands and timer ticks one at a time; and the order of
+every effect: decide with the pure core -> persist what it changes -> perform the commands it returns ->
+acknowledge the Mesos update.
+
+- Offers: the launch queue (a view over instances) is placed by ``mesospaas.placement.place``; launched
+  instances are persisted before ACCEPT; every other offer is declined with a refuse filter. REVIVE/SUPPRESS
+  come only from ``mesospaas.launch.offer_interest``.
+- Status updates: the instance's condition is updated and persisted, a failure extends the app's backoff, then
+  the update is acknowledged; updates for tasks nobody knows get their task killed.
+- Level-triggered reconciliation (``mesospaas.reconcile``) after every change and on every tick: scale up and
+  down, replace failed, lost and unreachable instances, expunge what is gone; tasks stuck in staging past the
+  launch timeout are killed.
+- Task reconciliation with Mesos after every (re)subscription (explicit for known tasks, then implicit) and
+  periodically.
+
+Fails: a store error stops the runtime (``StoreError`` propagates out of ``run``): acting on state that was
+not persisted would lose data. Mesos call failures are logged; level-triggered reconciliation repairs them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from mesospaas.launch.backoff import Backoff, after_failure, after_stable_run, current, is_launch_failure
+from mesospaas.launch.offer_interest import OfferInterestState, decide_offer_interest
+from mesospaas.launch.queue import launch_queue
+from mesospaas.model import AppId, AppSpec, Condition, Instance, InstanceId, Snapshot, launched, \
+    parse_task_id, random_instance_ids, with_task_status
+from mesospaas.model.ids import TaskId
+from mesospaas.placement import AppDiagnostics, Profile, default_profile, place
+from mesospaas.reconcile.reconcile_app import apply_result, reconcile_app
+from scheduler.codecs import CodecError, decode, encode
+from scheduler.mesos_adapter import AdapterError, offer_from_mesos, status_facts, task_info
+from scheduler.mesos_driver import (AgentLost, Disconnected, ExecutorLost, FrameworkSettings, MesosCallError,
+                                    MesosDriver, MesosError, MesosEvent, OfferRescinded, OffersReceived,
+                                    StatusReceived, Subscribed)
+from scheduler.store import Change, Delete, Put, Store
+
+log = logging.getLogger(__name__)
+
+APPS, INSTANCES, BACKOFFS, FRAMEWORK = "apps", "instances", "backoffs", "framework"
+STAGING = frozenset({Condition.PROVISIONED, Condition.STAGING, Condition.STARTING})
+MAX_STATUS_BATCH = 2000
+TERMINAL_STATES = frozenset({"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_ERROR", "TASK_DROPPED",
+                             "TASK_GONE", "TASK_GONE_BY_OPERATOR", "TASK_UNKNOWN"})
+
+
+@dataclass
+class RuntimeSettings:
+    master: str = "127.0.0.1:5050"
+    tick_interval: float = 1.0
+    task_launch_timeout: float = 300.0
+    kill_retry_interval: float = 10.0
+    reconciliation_interval: float = 600.0
+    decline_refuse_seconds: float = 120.0
+    max_launches_per_round: int = 5000
+    seed: int | None = None
+
+
+class _Command:
+    """An app command from the API, run on the runtime's task; its result goes back through a future."""
+
+    def __init__(self, fn: Callable[[], Awaitable[Any]]) -> None:
+        self.fn = fn
+        self.future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+
+@dataclass
+class RuntimeStats:
+    offers_received: int = 0
+    offers_declined: int = 0
+    tasks_launched: int = 0
+    status_updates: int = 0
+    unknown_tasks_killed: int = 0
+    rounds: int = 0
+
+
+@dataclass
+class _State:
+    apps: dict[AppId, AppSpec] = field(default_factory=dict)
+    instances: dict[InstanceId, Instance] = field(default_factory=dict)
+    backoffs: dict[AppId, Backoff] = field(default_factory=dict)
+    framework_id: str | None = None
+
+
+class SchedulerRuntime:
+    def __init__(self, store: Store, settings: RuntimeSettings, framework: FrameworkSettings | None = None,
+                 profile: Profile | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.settings = settings
+        self.framework = framework or FrameworkSettings()
+        self.profile = profile or default_profile()
+        self.clock = clock
+        seed = settings.seed if settings.seed is not None else random.SystemRandom().getrandbits(64)
+        log.info("placement random seed %d", seed)
+        self.rng = random.Random(seed)
+        self.new_ids = random_instance_ids(self.rng)
+        self.state = _State()
+        self.diagnostics: dict[AppId, AppDiagnostics] = {}
+        self.stats = RuntimeStats()
+        self.subscribed = asyncio.Event()
+        self._events: asyncio.Queue[MesosEvent | _Command | None] = asyncio.Queue()
+        self._driver: MesosDriver | None = None
+        self._interest = OfferInterestState()
+        self._kills_sent: dict[TaskId, float] = {}
+        self._last_mesos_reconcile = 0.0
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._failed: BaseException | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        await self._load()
+        loop = asyncio.get_running_loop()
+        self._driver = MesosDriver(self.settings.master, self.framework, self.state.framework_id,
+                                   self._events.put_nowait, loop)
+        self._tasks = [loop.create_task(self._run(), name="scheduler-runtime"),
+                       loop.create_task(self._ticker(), name="scheduler-ticker")]
+        self._driver.start()
+
+    async def stop(self) -> None:
+        """Stops acting, then disconnects from Mesos, leaving the framework and its tasks in place.
+
+        Events still queued are dropped: unacknowledged updates are re-sent by Mesos to the next leader.
+        """
+        self._events.put_nowait(None)
+        for task in self._tasks:
+            if task.get_name() == "scheduler-ticker":
+                task.cancel()
+        for task in self._tasks:
+            try:
+                await asyncio.wait_for(task, 30)
+            except (asyncio.CancelledError, asyncio.TimeoutError):
+                pass
+            except Exception:  # already logged by _run; stopping goes on
+                pass
+        self._tasks = []
+        if self._driver is not None:
+            await self._driver.stop()
+            self._driver = None
+
+    async def _load(self) -> None:
+        def read() -> _State:
+            state = _State()
+            for key, raw in self.store.load(APPS).items():
+                app = decode(AppSpec, raw)
+                state.apps[app.id] = app
+            for key, raw in self.store.load(INSTANCES).items():
+                instance = decode(Instance, raw)
+                state.instances[instance.id] = instance
+            for key, raw in self.store.load(BACKOFFS).items():
+                backoff = decode(Backoff, raw)
+                state.backoffs[backoff.app_id] = backoff
+            framework_id = self.store.get(FRAMEWORK, "id")
+            state.framework_id = framework_id.decode() if framework_id else None
+            return state
+        try:
+            self.state = await asyncio.to_thread(read)
+        except CodecError as exc:
+            raise RuntimeError(f"the store holds data this version cannot read: {exc}") from exc
+        log.info("loaded %d apps, %d instances, framework id %s", len(self.state.apps),
+                 len(self.state.instances), self.state.framework_id)
+
+    async def _ticker(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.tick_interval)
+            self._events.put_nowait(_Command(self._tick))
+
+    async def _run(self) -> None:
+        ahead: MesosEvent | _Command | None = None  # an item taken from the queue while batching
+        while True:
+            if ahead is not None:
+                item, ahead = ahead, None
+            else:
+                item = await self._events.get()
+            if item is None:
+                return
+            try:
+                if isinstance(item, StatusReceived):
+                    # Updates that queued up while we were busy form one batch: one commit, one
+                    # reconciliation, then the acknowledgements.
+                    batch = [item.status]
+                    while len(batch) < MAX_STATUS_BATCH and not self._events.empty():
+                        nxt = self._events.get_nowait()
+                        if not isinstance(nxt, StatusReceived):
+                            ahead = nxt
+                            break
+                        batch.append(nxt.status)
+                    await self._on_statuses(batch)
+                elif isinstance(item, _Command):
+                    await self._run_command(item)
+                else:
+                    await self._on_event(item)
+            except Exception as exc:
+                log.exception("scheduler runtime stopped: %s", exc)
+                self._failed = exc
+                raise
+
+    async def _run_command(self, command: _Command) -> None:
+        try:
+            result = await command.fn()
+        except Exception as exc:
+            if not command.future.done():
+                command.future.set_exception(exc)
+            if not _expected(exc):
+                raise
+        else:
+            if not command.future.done():
+                command.future.set_result(result)
+
+    async def submit(self, fn: Callable[[], Awaitable[Any]]) -> Any:
+        """Runs ``fn`` on the runtime's task, in order with Mesos events; returns its result."""
+        if self._failed is not None:
+            raise RuntimeError(f"the scheduler runtime has stopped: {self._failed}")
+        command = _Command(fn)
+        self._events.put_nowait(command)
+        return await command.future
+
+    # -- persistence ----------------------------------------------------------------------------------
+    async def _commit(self, changes: list[Change]) -> None:
+        if changes:
+            await asyncio.to_thread(self.store.commit, changes)
+
+    @staticmethod
+    def _put_instance(instance: Instance) -> Put:
+        return Put(INSTANCES, instance.id, encode(instance))
+
+    # -- app commands ---------------------------------------------------------------------------------
+    async def put_app(self, app: AppSpec) -> None:
+        async def run() -> None:
+            await self._commit([Put(APPS, app.id, encode(app))])
+            self.state.apps[app.id] = app
+            await self._reconcile_apps([app.id])
+            await self._decide_offer_interest()
+        await self.submit(run)
+
+    async def delete_app(self, app_id: AppId) -> bool:
+        async def run() -> bool:
+            if app_id not in self.state.apps:
+                return False
+            await self._commit([Delete(APPS, app_id), Delete(BACKOFFS, app_id)])
+            del self.state.apps[app_id]
+            self.state.backoffs.pop(app_id, None)
+            self.diagnostics.pop(app_id, None)
+            await self._reconcile_apps([app_id])
+            await self._decide_offer_interest()
+            return True
+        result: bool = await self.submit(run)
+        return result
+
+    def instances_of(self, app_id: AppId) -> list[Instance]:
+        return [i for i in self.state.instances.values() if i.app_id == app_id]
+
+    # -- events ---------------------------------------------------------------------------------------
+    async def _on_event(self, event: MesosEvent) -> None:
+        if isinstance(event, OffersReceived):
+            await self._on_offers(event.offers)
+        elif isinstance(event, StatusReceived):
+            await self._on_status(event.status)
+        elif isinstance(event, Subscribed):
+            await self._on_subscribed(event)
+        elif isinstance(event, MesosError):
+            log.error("Mesos reports an error: %s", event.message)
+        elif isinstance(event, Disconnected):
+            log.warning("disconnected from the Mesos master; pymesos reconnects")
+            self.subscribed.clear()
+            self._interest = OfferInterestState()
+        elif isinstance(event, (AgentLost, ExecutorLost, OfferRescinded)):
+            log.info("Mesos: %s", event)
+
+    async def _on_subscribed(self, event: Subscribed) -> None:
+        if self.state.framework_id != event.framework_id:
+            await self._commit([Put(FRAMEWORK, "id", event.framework_id.encode())])
+            self.state.framework_id = event.framework_id
+        log.info("subscribed as framework %s (%s)", event.framework_id,
+                 "re-registered" if event.reregistered else "registered")
+        self.subscribed.set()
+        # Offers stay suppressed until something needs them; explicit then implicit task reconciliation.
+        self._interest = OfferInterestState(wanted_roles=frozenset({self.framework.role}))
+        await self._reconcile_with_mesos()
+        await self._decide_offer_interest()
+
+    async def _reconcile_with_mesos(self) -> None:
+        assert self._driver is not None
+        known = [i.task_id for i in self.state.instances.values() if i.task_id is not None and i.has_live_task]
+        try:
+            if known:
+                await self._driver.reconcile([str(t) for t in known])
+            await self._driver.reconcile([])
+        except MesosCallError as exc:
+            log.warning("task reconciliation failed: %s", exc)
+        self._last_mesos_reconcile = self.clock()
+
+    async def _on_offers(self, raw_offers: Iterable[dict[str, Any]]) -> None:
+        assert self._driver is not None
+        now = self.clock()
+        offers = []
+        for raw in raw_offers:
+            self.stats.offers_received += 1
+            try:
+                offers.append((offer_from_mesos(raw), raw))
+            except AdapterError as exc:
+                log.warning("declining an offer I cannot read: %s", exc)
+                await self._decline([raw["id"]["value"]], self.settings.decline_refuse_seconds)
+        if not offers:
+            return
+        snapshot = self._snapshot(now)
+        queue = launch_queue(snapshot, self.state.backoffs, now)
+        pending = queue.pending[: self.settings.max_launches_per_round]
+        if not pending:
+            await self._decline([o.id for o, _ in offers], self.settings.decline_refuse_seconds)
+            await self._decide_offer_interest(queue)
+            return
+        self.stats.rounds += 1
+        result = place(snapshot, pending, [o for o, _ in offers], self.profile, self.rng)
+        self.diagnostics.update(result.diagnostics)
+        raw_by_id = {o.id: raw for o, raw in offers}
+        allocation_roles = {o.id: o.allocation_role for o, _ in offers}
+        updated: list[Instance] = []
+        accepts: list[tuple[str, list[dict[str, Any]]]] = []
+        for offer_id, launches in result.launches_by_offer().items():
+            infos = []
+            for launch in launches:
+                instance = self.state.instances[launch.instance_id]
+                app = snapshot.spec_for(launch.app_id, launch.app_version)
+                try:
+                    infos.append(task_info(launch, app, allocation_roles[offer_id]))
+                except AdapterError as exc:
+                    log.error("cannot launch %s: %s", launch.instance_id, exc)
+                    continue
+                updated.append(launched(instance, launch.agent, launch.host_ports, now))
+            accepts.append((str(raw_by_id[offer_id]["id"]["value"]), infos))
+        await self._commit([self._put_instance(i) for i in updated])  # persist intent before acting
+        for instance in updated:
+            self.state.instances[instance.id] = instance
+        try:
+            await self._driver.accept_all([([offer_id], [{"type": "LAUNCH", "launch": {"task_infos": infos}}])
+                                           for offer_id, infos in accepts], refuse_seconds=5.0)
+            self.stats.tasks_launched += sum(len(infos) for _, infos in accepts)
+        except MesosCallError as exc:  # those tasks reconcile as lost and are launched again
+            log.warning("ACCEPT failed: %s", exc)
+        if result.declines:
+            refuse = 5.0 if result.unplaced else self.settings.decline_refuse_seconds
+            await self._decline([str(o) for o in result.declines], refuse)
+        log.debug("offer round: %d offers, %d launched, %d unplaced", len(offers), len(updated),
+                  len(result.unplaced))
+
+    async def _decline(self, offer_ids: list[str], refuse: float) -> None:
+        assert self._driver is not None
+        self.stats.offers_declined += len(offer_ids)
+        try:
+            await self._driver.decline(offer_ids, refuse)
+        except MesosCallError as exc:
+            log.warning("DECLINE failed: %s", exc)
+
+    async def _on_statuses(self, statuses: list[dict[str, Any]]) -> None:
+        """Status updates: persist what they change, then acknowledge, then reconcile the apps they touch."""
+        assert self._driver is not None
+        now = self.clock()
+        updated: dict[InstanceId, Instance] = {}
+        backoffs: dict[AppId, Backoff] = {}
+        unknown: list[TaskId] = []
+        acks: list[dict[str, Any]] = []
+        for status in statuses:
+            self.stats.status_updates += 1
+            try:
+                facts = status_facts(status)
+            except AdapterError as exc:
+                log.error("ignoring a status update: %s", exc)
+                continue
+            if facts.acknowledge:
+                acks.append(status)
+            instance = None
+            incarnation = 0
+            try:
+                instance_id, incarnation = parse_task_id(facts.task_id)
+                instance = updated.get(instance_id) or self.state.instances.get(instance_id)
+            except ValueError:
+                pass
+            if instance is None or incarnation != instance.incarnation:
+                if facts.state not in TERMINAL_STATES and facts.state != "TASK_LOST":
+                    log.warning("killing task %s that no instance owns (%s)", facts.task_id, facts.state)
+                    unknown.append(TaskId(facts.task_id))
+                continue
+            after = with_task_status(instance, TaskId(facts.task_id), facts.state, facts.reason, now,
+                                     facts.healthy)
+            app = self.state.apps.get(instance.app_id)
+            if app is not None and is_launch_failure(after.condition) and not is_launch_failure(instance.condition) \
+                    and after.goal.value == "Running":
+                backoff = after_failure(backoffs.get(app.id) or self.state.backoffs.get(app.id), app, now)
+                backoffs[app.id] = backoff
+                log.info("%s: task %s %s (%s); next launch in %.1fs", app.id, facts.task_id, facts.state,
+                         facts.message, backoff.delay)
+            if after != instance:
+                updated[after.id] = after
+        changes: list[Change] = [self._put_instance(i) for i in updated.values()]
+        changes += [Put(BACKOFFS, app_id, encode(b)) for app_id, b in backoffs.items()]
+        await self._commit(changes)  # persist before acknowledging
+        self.state.instances.update(updated)
+        self.state.backoffs.update(backoffs)
+        for instance in updated.values():
+            if instance.is_terminal and instance.task_id is not None:
+                self._kills_sent.pop(instance.task_id, None)
+        for task in unknown:
+            self.stats.unknown_tasks_killed += 1
+            await self._kill(task, now)
+        await self._acknowledge(acks)
+        apps = {i.app_id for i in updated.values()}
+        if apps:
+            await self._reconcile_apps(apps)
+            await self._decide_offer_interest()
+
+    async def _acknowledge(self, statuses: list[dict[str, Any]]) -> None:
+        assert self._driver is not None
+        try:
+            await self._driver.acknowledge_all(statuses)
+        except MesosCallError as exc:
+            log.warning("acknowledgements failed (Mesos will re-send): %s", exc)
+
+    # -- reconciliation -------------------------------------------------------------------------------
+    def _snapshot(self, now: float) -> Snapshot:
+        return Snapshot.of(self.state.apps.values(), self.state.instances.values(), now)
+
+    async def _reconcile_apps(self, app_ids: Iterable[AppId]) -> None:
+        now = self.clock()
+        by_app: dict[AppId, list[Instance]] = {}
+        wanted = set(app_ids)
+        for instance in self.state.instances.values():
+            if instance.app_id in wanted:
+                by_app.setdefault(instance.app_id, []).append(instance)
+        changes: list[Change] = []
+        kills: list[Instance] = []
+        results = []
+        for app_id in wanted:
+            app = self.state.apps.get(app_id)
+            instances = by_app.get(app_id, [])
+            result = reconcile_app(app, instances, now, new_ids=self.new_ids,
+                                   backoff=self.state.backoffs.get(app_id))
+            if not result.changes_nothing:
+                after = {i.id: i for i in apply_result(instances, result)}
+                before = {i.id: i for i in instances}
+                for iid, inst in after.items():
+                    if before.get(iid) != inst:
+                        changes.append(self._put_instance(inst))
+                for iid in result.expunge:
+                    changes.append(Delete(INSTANCES, iid))
+                results.append((before, after, result))
+            for iid in result.kill:
+                kills.append(next(i for i in instances if i.id == iid))
+        await self._commit(changes)
+        for before, after, result in results:
+            for iid in before:
+                if iid not in after:
+                    self.state.instances.pop(iid, None)
+            self.state.instances.update(after)
+            if result.create:
+                log.info("%s: scheduled %d new instance(s)", result.create[0].app_id, len(result.create))
+        for instance in kills:
+            if instance.task_id is not None:
+                await self._kill(instance.task_id, now)
+
+    async def _kill(self, task: TaskId, now: float) -> None:
+        assert self._driver is not None
+        last = self._kills_sent.get(task)
+        if last is not None and now - last < self.settings.kill_retry_interval:
+            return
+        self._kills_sent[task] = now
+        try:
+            await self._driver.kill(str(task))
+        except MesosCallError as exc:
+            log.warning("KILL of %s failed (will retry): %s", task, exc)
+
+    async def _decide_offer_interest(self, queue: Any = None) -> None:
+        if self._driver is None or not self.subscribed.is_set():
+            return
+        now = self.clock()
+        if queue is None:
+            queue = launch_queue(self._snapshot(now), self.state.backoffs, now)
+        decision = decide_offer_interest(queue, self._interest, frozenset({self.framework.role}))
+        self._interest = decision.state
+        try:
+            if decision.revive:
+                await self._driver.revive()
+            elif decision.suppress:
+                await self._driver.suppress()
+        except MesosCallError as exc:
+            log.warning("REVIVE/SUPPRESS failed: %s", exc)
+            self._interest = OfferInterestState()
+
+    async def _tick(self) -> None:
+        now = self.clock()
+        app_ids = set(self.state.apps) | {i.app_id for i in self.state.instances.values()}
+        await self._reconcile_apps(app_ids)
+        # Tasks stuck in staging are killed; their terminal update then gets them replaced.
+        for instance in list(self.state.instances.values()):
+            if instance.condition in STAGING and instance.staged_at is not None and instance.task_id \
+                    and now - instance.staged_at > self.settings.task_launch_timeout:
+                log.warning("%s: task %s staging for %.0fs; killing it", instance.app_id, instance.task_id,
+                            now - instance.staged_at)
+                await self._kill(instance.task_id, now)
+        # Backoff ends after a stable run or when it no longer applies.
+        changes: list[Change] = []
+        for app_id, backoff in list(self.state.backoffs.items()):
+            app = self.state.apps.get(app_id)
+            still = current(backoff, app, now) if app is not None else None
+            if still is not None and app is not None:
+                for instance in self.state.instances.values():
+                    if instance.app_id == app_id and instance.condition is Condition.RUNNING and \
+                            instance.started_at is not None:
+                        still = after_stable_run(still, app, instance.started_at, now)
+                        if still is None:
+                            break
+            if still is None:
+                changes.append(Delete(BACKOFFS, app_id))
+        if changes:
+            await self._commit(changes)
+            for change in changes:
+                self.state.backoffs.pop(AppId(change.key), None)
+        await self._decide_offer_interest()
+        if self._driver is not None and self.subscribed.is_set() and \
+                now - self._last_mesos_reconcile > self.settings.reconciliation_interval:
+            await self._reconcile_with_mesos()
+
+
+def _expected(exc: BaseException) -> bool:
+    """Errors an app command reports to its caller without stopping the runtime."""
+    return isinstance(exc, (ValueError, KeyError, LookupError))
+
+
+__all__ = ["RuntimeSettings", "SchedulerRuntime", "replace"]
