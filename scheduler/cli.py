@@ -10,6 +10,7 @@ import argparse
 import sys
 
 import localmesos.cli
+from scheduler import serve
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,6 +20,10 @@ def build_parser() -> argparse.ArgumentParser:
                                  description="An embedded Mesos 1.x cluster speaking the v1 HTTP APIs")
     localmesos.cli.add_arguments(local_mesos, env_prefix="MESOSPAAS_")
     local_mesos.set_defaults(handler=lambda a: localmesos.cli.run(a, local_mesos))
+    serve_cmd = sub.add_parser("serve", help="run the scheduler against a Mesos master",
+                               description="Run the mesospaas scheduler as a Mesos framework")
+    serve.add_scheduler_arguments(serve_cmd)
+    serve_cmd.set_defaults(handler=lambda a: serve.run(a, serve_cmd))
     return parser
 
 

@@ -1,0 +1,93 @@
+"""``mesospaas serve``: the framework process (scheduler runtime; the HTTP API and ZooKeeper join later).
+
+Every flag also reads ``MESOSPAAS_<FLAG>``; bad values exit with status 2. SIGINT or SIGTERM stop the scheduler
+and leave the framework registered with Mesos (failover), so its tasks keep running for the next start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from scheduler.mesos_driver import ONE_WEEK, FrameworkSettings
+from scheduler.runtime import RuntimeSettings, SchedulerRuntime
+from scheduler.store import LocalDirectoryStore, StoreError
+
+log = logging.getLogger(__name__)
+ENV_PREFIX = "MESOSPAAS_"
+
+
+def default_work_dir() -> str:
+    return str(Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state")) / "mesospaas")
+
+
+def add_flag(parser: argparse.ArgumentParser, name: str, fallback: str | None, **kw: object) -> None:
+    env = ENV_PREFIX + name.upper().replace("-", "_")
+    help_text = str(kw.pop("help", ""))
+    parser.add_argument(f"--{name}", default=os.environ.get(env, fallback), help=f"{help_text} (env {env})",
+                        **kw)  # type: ignore[arg-type]
+
+
+def add_scheduler_arguments(parser: argparse.ArgumentParser, *, with_master: bool = True) -> None:
+    if with_master:
+        add_flag(parser, "master", "127.0.0.1:5050", help="Mesos master, host:port or zk://host:2181/mesos")
+    add_flag(parser, "work-dir", default_work_dir(), help="where the scheduler keeps its state")
+    add_flag(parser, "framework-name", "mesospaas", help="framework name registered with Mesos")
+    add_flag(parser, "mesos-user", "root", help="user tasks run as unless an app says otherwise")
+    add_flag(parser, "mesos-role", "*", help="the role the framework subscribes with")
+    add_flag(parser, "failover-timeout", str(ONE_WEEK), type=float,
+             help="seconds Mesos keeps the framework's tasks while no scheduler is connected")
+    add_flag(parser, "task-launch-timeout", "300", type=float, help="seconds a task may stay staging")
+    add_flag(parser, "decline-offer-duration", "120", type=float, help="refuse_seconds when declining offers")
+    add_flag(parser, "reconciliation-interval", "600", type=float, help="seconds between task reconciliations")
+    add_flag(parser, "max-launches-per-round", "5000", type=int, help="tasks launched per offer round at most")
+    add_flag(parser, "log-level", "INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log level")
+
+
+def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser,
+                       master: str) -> tuple[RuntimeSettings, FrameworkSettings]:
+    for name in ("failover_timeout", "task_launch_timeout", "decline_offer_duration", "reconciliation_interval"):
+        if getattr(args, name) <= 0:
+            parser.error(f"--{name.replace('_', '-')} must be positive")
+    if args.max_launches_per_round < 1:
+        parser.error("--max-launches-per-round must be at least 1")
+    runtime = RuntimeSettings(master=master, task_launch_timeout=args.task_launch_timeout,
+                              decline_refuse_seconds=args.decline_offer_duration,
+                              reconciliation_interval=args.reconciliation_interval,
+                              max_launches_per_round=args.max_launches_per_round)
+    framework = FrameworkSettings(name=args.framework_name, user=args.mesos_user, role=args.mesos_role,
+                                  failover_timeout=args.failover_timeout)
+    return runtime, framework
+
+
+async def serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    runtime_settings, framework = settings_from_args(args, parser, args.master)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        store = LocalDirectoryStore(Path(args.work_dir) / "state")
+    except StoreError as exc:
+        print(f"mesospaas: {exc}", file=sys.stderr)
+        return 1
+    runtime = SchedulerRuntime(store, runtime_settings, framework)
+    try:
+        await runtime.start()
+        log.info("scheduler started against Mesos master %s, state in %s", args.master, args.work_dir)
+        await stop.wait()
+    finally:
+        await runtime.stop()
+        store.close()
+    return 0
+
+
+def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    logging.basicConfig(level=getattr(logging, args.log_level), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return asyncio.run(serve(args, parser))
