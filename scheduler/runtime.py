@@ -39,6 +39,7 @@ from mesospaas.model.ids import TaskId
 from mesospaas.placement import AppDiagnostics, Profile, default_profile, place
 from mesospaas.reconcile.reconcile_app import apply_result, reconcile_app
 from scheduler.codecs import CodecError, decode, encode
+from scheduler.events import EventBus, instance_changed_event, status_update_event
 from scheduler.mesos_adapter import AdapterError, offer_from_mesos, status_facts, task_info
 from scheduler.mesos_driver import (AgentLost, Disconnected, ExecutorLost, FrameworkSettings, MesosCallError,
                                     MesosDriver, MesosError, MesosEvent, OfferRescinded, OffersReceived,
@@ -94,8 +95,10 @@ class _State:
 
 class SchedulerRuntime:
     def __init__(self, store: Store, settings: RuntimeSettings, framework: FrameworkSettings | None = None,
-                 profile: Profile | None = None, clock: Callable[[], float] = time.time) -> None:
+                 profile: Profile | None = None, clock: Callable[[], float] = time.time,
+                 events: EventBus | None = None) -> None:
         self.store = store
+        self.events = events or EventBus()
         self.settings = settings
         self.framework = framework or FrameworkSettings()
         self.profile = profile or default_profile()
@@ -271,6 +274,7 @@ class SchedulerRuntime:
             log.error("Mesos reports an error: %s", event.message)
         elif isinstance(event, Disconnected):
             log.warning("disconnected from the Mesos master; pymesos reconnects")
+            self.events.publish("scheduler_disconnected_event")
             self.subscribed.clear()
             self._interest = OfferInterestState()
         elif isinstance(event, (AgentLost, ExecutorLost, OfferRescinded)):
@@ -282,6 +286,11 @@ class SchedulerRuntime:
             self.state.framework_id = event.framework_id
         log.info("subscribed as framework %s (%s)", event.framework_id,
                  "re-registered" if event.reregistered else "registered")
+        if event.reregistered:
+            self.events.publish("scheduler_reregistered_event", master=self.settings.master)
+        else:
+            self.events.publish("scheduler_registered_event", frameworkId=event.framework_id,
+                                master=self.settings.master)
         self.subscribed.set()
         # Offers stay suppressed until something needs them; explicit then implicit task reconciliation.
         self._interest = OfferInterestState(wanted_roles=frozenset({self.framework.role}))
@@ -369,6 +378,7 @@ class SchedulerRuntime:
         backoffs: dict[AppId, Backoff] = {}
         unknown: list[TaskId] = []
         acks: list[dict[str, Any]] = []
+        published: list[tuple[Instance, dict[str, Any]]] = []
         for status in statuses:
             self.stats.status_updates += 1
             try:
@@ -401,12 +411,16 @@ class SchedulerRuntime:
                          facts.message, backoff.delay)
             if after != instance:
                 updated[after.id] = after
+            published.append((after, status))
         changes: list[Change] = [self._put_instance(i) for i in updated.values()]
         changes += [Put(BACKOFFS, app_id, encode(b)) for app_id, b in backoffs.items()]
         await self._commit(changes)  # persist before acknowledging
         self.state.instances.update(updated)
         self.state.backoffs.update(backoffs)
+        for instance, status in published:
+            status_update_event(self.events, instance, status, now)
         for instance in updated.values():
+            instance_changed_event(self.events, instance, now)
             if instance.is_terminal and instance.task_id is not None:
                 self._kills_sent.pop(instance.task_id, None)
         for task in unknown:

@@ -120,3 +120,25 @@ async def test_restarted_scheduler_adopts_running_tasks(scheduler: RuntimeHandle
     assert {i.id: i.task_id for i in after} == tasks_before
     assert runtime.stats.tasks_launched == 0 and launched_before == 3
     assert runtime.stats.unknown_tasks_killed == 0
+
+
+async def test_status_updates_are_published_as_events(scheduler: RuntimeHandle) -> None:
+    runtime = await scheduler.start()
+    subscription = runtime.events.subscribe(["status_update_event"])
+    try:
+        await runtime.put_app(sleeper("/evented", 1))
+        seen: list[dict[str, object]] = []
+        async for event in subscription.events(keepalive=5):
+            assert event is not None, "no event within 5 s"
+            seen.append(event)
+            if event["taskStatus"] == "TASK_RUNNING":
+                break
+        assert [e["taskStatus"] for e in seen] == ["TASK_STARTING", "TASK_RUNNING"]
+        running_event = seen[-1]
+        instance = running(runtime, "/evented")[0]
+        assert running_event["appId"] == "/evented" and running_event["taskId"] == instance.task_id
+        assert running_event["host"] == instance.agent.hostname if instance.agent else False
+        assert running_event["ports"] == list(instance.host_ports) and running_event["version"] == instance.app_version
+        assert str(running_event["timestamp"]).endswith("Z")
+    finally:
+        subscription.close()

@@ -1,0 +1,113 @@
+"""The event bus: what happened, for ``/v2/events`` subscribers (Marathon's event vocabulary).
+
+Owns: ``EventBus`` (publish a Marathon-shaped event dict; subscribe with an optional set of event types) and
+the builders for the events the scheduler emits (``status_update_event``, ``instance_changed_event``,
+``scheduler_*``). Every event carries ``eventType`` and an ISO ``timestamp``.
+
+A subscriber that falls ``max_outstanding`` events behind is closed, as Marathon 1.8+ does; clients reconnect
+and re-read state (events are cache-invalidation hints). Publishing never blocks and never raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+from mesospaas.model import Instance
+from mesospaas.model.condition import mesos_state
+
+log = logging.getLogger(__name__)
+DEFAULT_MAX_OUTSTANDING = 4096
+
+
+def iso_timestamp(now: float) -> str:
+    """Marathon's timestamp text: ``2026-11-22T10:00:00.000Z``."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int((now % 1) * 1000):03d}Z"
+
+
+class Subscription:
+    def __init__(self, bus: "EventBus", types: frozenset[str] | None, max_outstanding: int) -> None:
+        self._bus = bus
+        self.types = types
+        self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(max_outstanding)
+        self.overflowed = False
+
+    def offer(self, event: dict[str, Any]) -> None:
+        if self.types is not None and event.get("eventType") not in self.types:
+            return
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.overflowed = True
+            self._bus.unsubscribe(self)
+            self.queue = asyncio.Queue(1)
+            self.queue.put_nowait(None)  # wakes the reader, which then closes the stream
+
+    async def events(self, keepalive: float) -> AsyncIterator[dict[str, Any] | None]:
+        """Yields events, and None every ``keepalive`` seconds of silence; ends if the subscriber fell behind."""
+        while True:
+            try:
+                event = await asyncio.wait_for(self.queue.get(), keepalive)
+            except asyncio.TimeoutError:
+                yield None
+                continue
+            if event is None:
+                return
+            yield event
+
+    def close(self) -> None:
+        self._bus.unsubscribe(self)
+
+
+class EventBus:
+    def __init__(self, max_outstanding: int = DEFAULT_MAX_OUTSTANDING) -> None:
+        self._subscriptions: set[Subscription] = set()
+        self.max_outstanding = max_outstanding
+        self.published = 0
+
+    def subscribe(self, types: Iterable[str] | None = None) -> Subscription:
+        wanted = frozenset(types) if types else None
+        subscription = Subscription(self, wanted, self.max_outstanding)
+        self._subscriptions.add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        self._subscriptions.discard(subscription)
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscriptions)
+
+    def publish(self, event_type: str, now: float | None = None, **fields: Any) -> dict[str, Any]:
+        event = {"eventType": event_type, "timestamp": iso_timestamp(now if now is not None else time.time()),
+                 **fields}
+        self.published += 1
+        for subscription in list(self._subscriptions):
+            subscription.offer(event)
+        return event
+
+
+def status_update_event(bus: EventBus, instance: Instance, status: dict[str, Any], now: float) -> None:
+    agent = instance.agent
+    bus.publish("status_update_event", now, slaveId=(status.get("agent_id") or {}).get("value", ""),
+                taskId=status["task_id"]["value"], taskStatus=status.get("state", ""),
+                message=status.get("message", ""), appId=instance.app_id,
+                host=agent.hostname if agent else "",
+                ipAddresses=[{"ipAddress": a.get("ip_address"), "protocol": a.get("protocol", "IPv4")}
+                             for n in (status.get("container_status") or {}).get("network_infos", [])
+                             for a in n.get("ip_addresses", [])],
+                ports=list(instance.host_ports), version=instance.app_version)
+
+
+def instance_changed_event(bus: EventBus, instance: Instance, now: float) -> None:
+    agent = instance.agent
+    bus.publish("instance_changed_event", now, instanceId=instance.id, condition=instance.condition.value,
+                runSpecId=instance.app_id, agentId=agent.agent_id if agent else "",
+                host=agent.hostname if agent else "", runSpecVersion=instance.app_version)
+
+
+__all__ = ["EventBus", "Subscription", "instance_changed_event", "iso_timestamp", "mesos_state",
+           "status_update_event"]
