@@ -56,7 +56,10 @@ async def run(agents: int, instances: int) -> None:
             store.close()
     finally:
         stop_cluster(proc)
-    print(f"scheduler process peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    cluster = resource.getrusage(resource.RUSAGE_CHILDREN)
+    print(f"scheduler process peak RSS: {me.ru_maxrss / 1024:.0f} MB; CPU seconds: scheduler "
+          f"{me.ru_utime + me.ru_stime:.1f}, localmesos {cluster.ru_utime + cluster.ru_stime:.1f}")
 
 
 def main() -> None:

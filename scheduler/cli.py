@@ -10,7 +10,7 @@ import argparse
 import sys
 
 import localmesos.cli
-from scheduler import serve
+from scheduler import local, serve
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,6 +24,10 @@ def build_parser() -> argparse.ArgumentParser:
                                description="Run the mesospaas scheduler as a Mesos framework")
     serve.add_scheduler_arguments(serve_cmd)
     serve_cmd.set_defaults(handler=lambda a: serve.run(a, serve_cmd))
+    local_cmd = sub.add_parser("local", help="run the whole platform on an embedded Mesos cluster",
+                               description="localmesos + scheduler + API in one process")
+    local.add_arguments(local_cmd)
+    local_cmd.set_defaults(handler=lambda a: local.run(a, local_cmd))
     return parser
 
 

@@ -173,8 +173,10 @@ class MesosDriver:
         except RuntimeError:  # the loop is closed: we are shutting down
             pass
 
-    def start(self) -> None:
-        self._driver.start()
+    async def start(self) -> None:
+        """Starts pymesos in a thread: its start does a blocking ``GET /version`` on the master, which may be
+        served by this very event loop (``mesospaas local``)."""
+        await asyncio.get_running_loop().run_in_executor(self._calls, self._driver.start)
 
     async def stop(self) -> None:
         """Leaves the framework registered (failover), so a restarted mesospaas finds its tasks."""

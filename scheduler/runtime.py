@@ -127,7 +127,7 @@ class SchedulerRuntime:
                                    self._events.put_nowait, loop)
         self._tasks = [loop.create_task(self._run(), name="scheduler-runtime"),
                        loop.create_task(self._ticker(), name="scheduler-ticker")]
-        self._driver.start()
+        await self._driver.start()
 
     async def stop(self) -> None:
         """Stops acting, then disconnects from Mesos, leaving the framework and its tasks in place.

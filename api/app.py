@@ -1,0 +1,163 @@
+"""The HTTP API application: an aiohttp app factory, Marathon's response conventions, and the small routes.
+
+Owns: ``build_api_app`` (typed ``web.AppKey``s, no module-level state), the middleware that gives every
+response Marathon's headers (``X-Marathon-Leader``, ``X-Frame-Options``, ``X-XSS-Protection``) and maps every
+error to Marathon's JSON body (a bug is logged and answered 500 with a message, never an HTML page), request
+size limits (413), ``/ping``, ``/v2/info``, ``/v2/leader`` and the ``/v2/events`` SSE stream. The app, task,
+group, deployment and queue routes register themselves through ``ROUTE_MODULES``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from scheduler.events import EventBus, iso_timestamp
+from scheduler.runtime import SchedulerRuntime
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 2 * 1024 * 1024
+EVENT_KEEPALIVE_SECONDS = 10.0
+VERSION = "1.11.0"  # the Marathon API version we speak, for clients that check it
+
+
+@dataclass
+class ApiConfig:
+    """What ``/v2/info`` reports and how the API identifies itself."""
+
+    http_port: int = 8080
+    hostname: str = "127.0.0.1"
+    master: str = ""
+    framework_name: str = "mesospaas"
+    mesos_user: str = "root"
+    mesos_role: str | None = None
+    task_launch_timeout_ms: int = 300000
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def leader(self) -> str:
+        return f"{self.hostname}:{self.http_port}"
+
+
+RUNTIME = web.AppKey("runtime", SchedulerRuntime)
+EVENTS = web.AppKey("events", EventBus)
+CONFIG = web.AppKey("config", ApiConfig)
+
+
+def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(status=status, body=json.dumps(payload, separators=(",", ":")).encode(),
+                        content_type="application/json", headers=headers)
+
+
+def error_response(status: int, message: str, **extra: Any) -> web.Response:
+    return json_response({"message": message, **extra}, status=status)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def marathon_conventions(request: web.Request, handler: Handler) -> web.StreamResponse:
+    config = request.app[CONFIG]
+    try:
+        response = await handler(request)
+    except web.HTTPRequestEntityTooLarge:
+        response = error_response(413, f"Request body too large (limit {MAX_BODY_BYTES} bytes)")
+    except web.HTTPMethodNotAllowed as exc:
+        response = error_response(405, f"Method {request.method} not allowed on {request.path}",
+                                  allowed=sorted(exc.allowed_methods))
+    except web.HTTPNotFound:
+        response = error_response(404, f"Path {request.path} not found")
+    except web.HTTPException as exc:
+        response = error_response(exc.status, exc.reason or "")
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # a bug: logged with its trace, answered in Marathon's JSON
+        log.exception("internal error on %s %s", request.method, request.path_qs)
+        response = error_response(500, f"Internal error: {type(exc).__name__}")
+    if not response.prepared:
+        response.headers["X-Marathon-Leader"] = f"http://{config.leader}"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["X-XSS-Protection"] = "1; mode=block"
+    return response
+
+
+async def ping(request: web.Request) -> web.Response:
+    accept = request.headers.get("Accept", "*/*")
+    if "text/plain" in accept or "*/*" in accept or "text/*" in accept:
+        return web.Response(text="pong", content_type="text/plain")
+    if "application/json" in accept:
+        return json_response("pong")
+    return web.Response(status=204)
+
+
+async def info(request: web.Request) -> web.Response:
+    config = request.app[CONFIG]
+    runtime = request.app[RUNTIME]
+    return json_response({
+        "name": "mesospaas", "version": VERSION, "buildref": "unknown", "elected": True,
+        "leader": config.leader, "frameworkId": runtime.state.framework_id,
+        "marathon_config": {"master": config.master, "framework_name": config.framework_name, "ha": False,
+                            "hostname": config.hostname, "mesos_role": config.mesos_role,
+                            "mesos_user": config.mesos_user, "task_launch_timeout": config.task_launch_timeout_ms,
+                            "features": [], "webui_url": None, **config.extra},
+        "zookeeper_config": {}, "http_config": {"http_port": config.http_port}, "event_subscriber": None})
+
+
+async def leader(request: web.Request) -> web.Response:
+    return json_response({"leader": request.app[CONFIG].leader})
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    """``GET /v2/events``: Server-Sent Events with CRLF frames, ``event_stream_attached`` first, keep-alives."""
+    if "text/event-stream" not in request.headers.get("Accept", ""):
+        return error_response(405, "The event stream needs 'Accept: text/event-stream'")
+    bus = request.app[EVENTS]
+    types = [t for value in request.query.getall("event_type", []) for t in value.split(",") if t]
+    subscription = bus.subscribe(types or None)
+    response = web.StreamResponse(status=200, headers={"Content-Type": "text/event-stream",
+                                                       "Cache-Control": "no-cache"})
+    config = request.app[CONFIG]
+    response.headers["X-Marathon-Leader"] = f"http://{config.leader}"
+    try:
+        await response.prepare(request)
+        attached = {"eventType": "event_stream_attached", "remoteAddress": request.remote or "",
+                    "timestamp": iso_timestamp(time.time())}
+        if not types or "event_stream_attached" in types:
+            await response.write(_frame(attached))
+        async for event in subscription.events(EVENT_KEEPALIVE_SECONDS):
+            await response.write(b"\r\n" if event is None else _frame(event))
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        subscription.close()
+    return response
+
+
+def _frame(event: dict[str, Any]) -> bytes:
+    return (f"event: {event['eventType']}\r\ndata: {json.dumps(event, separators=(',', ':'))}\r\n\r\n").encode()
+
+
+ROUTE_MODULES: list[Callable[[web.Application], None]] = []
+
+
+def build_api_app(runtime: SchedulerRuntime, bus: EventBus, config: ApiConfig) -> web.Application:
+    app = web.Application(middlewares=[marathon_conventions], client_max_size=MAX_BODY_BYTES)
+    app[RUNTIME] = runtime
+    app[EVENTS] = bus
+    app[CONFIG] = config
+    app.router.add_get("/ping", ping)
+    app.router.add_get("/v2/info", info)
+    app.router.add_get("/v2/leader", leader)
+    app.router.add_get("/v2/events", events)
+    for register in ROUTE_MODULES:
+        register(app)
+    return app

@@ -1,0 +1,103 @@
+"""``mesospaas local``: the whole platform on the embedded cluster, in one command.
+
+Starts localmesos (process mode, 3 agents unless told otherwise), the scheduler and the HTTP API; prints
+``mesospaas API: http://127.0.0.1:PORT`` once the API serves. SIGINT or SIGTERM stop everything, tasks
+included, and the process exits 0. State lives in ``--work-dir`` (default ``~/.local/state/mesospaas/local``):
+after a restart the apps come back and their tasks are launched again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+import localmesos.cli
+from api.app import ApiConfig, build_api_app
+from localmesos.cluster import ClusterConfig, ClusterConfigError, LocalCluster
+from scheduler.events import EventBus
+from scheduler.runtime import SchedulerRuntime
+from scheduler.serve import add_flag, add_scheduler_arguments, default_work_dir, settings_from_args
+from scheduler.store import LocalDirectoryStore, StoreError
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_flag(parser, "agents", "3", type=int, help="number of local agents")
+    add_flag(parser, "cluster", None, help="cluster JSON describing the agents (see README)")
+    add_flag(parser, "resources", None, help="default agent resources, e.g. cpus:4;mem:4096;disk:20000")
+    add_flag(parser, "attributes", None, help="default agent attributes, e.g. rack:r1")
+    add_flag(parser, "http-port", "8080", type=int, help="API port (0 picks a free one)")
+    add_flag(parser, "mesos-port", "0", type=int, help="port of the embedded Mesos master (0 = free port)")
+    add_scheduler_arguments(parser, with_master=False)
+    parser.set_defaults(work_dir=str(Path(default_work_dir()) / "local"))
+
+
+def _cluster_config(args: argparse.Namespace, parser: argparse.ArgumentParser, work_dir: Path) -> ClusterConfig:
+    ns = argparse.Namespace(
+        ip="127.0.0.1", port=args.mesos_port, agents=args.agents, cluster=args.cluster, resources=args.resources,
+        attributes=args.attributes, agent_port=0, work_dir=str(work_dir / "mesos"), simulate=False,
+        heartbeat_interval=15.0, allocation_interval=1.0, agent_ping_timeout=15.0, max_agent_ping_timeouts=5,
+        offer_refuse_default=5.0, status_update_retry_interval=10.0, executor_registration_timeout=60.0)
+    return localmesos.cli.config_from_args(ns, parser)
+
+
+async def run_local(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if not 0 <= args.http_port <= 65535:
+        parser.error("--http-port must be between 0 and 65535")
+    work_dir = Path(args.work_dir)
+    try:
+        cluster_config = _cluster_config(args, parser, work_dir)
+    except ClusterConfigError as exc:
+        parser.error(str(exc))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        store = LocalDirectoryStore(work_dir / "state")
+    except StoreError as exc:
+        print(f"mesospaas: {exc}", file=sys.stderr)
+        return 1
+    cluster = LocalCluster(cluster_config)
+    runner: web.AppRunner | None = None
+    runtime: SchedulerRuntime | None = None
+    try:
+        await cluster.start()
+        runtime_settings, framework = settings_from_args(args, parser, cluster.address)
+        bus = EventBus()
+        runtime = SchedulerRuntime(store, runtime_settings, framework, events=bus)
+        await runtime.start()
+        config = ApiConfig(http_port=args.http_port, master=cluster.address, framework_name=framework.name,
+                           mesos_user=framework.user, mesos_role=framework.role)
+        runner = web.AppRunner(build_api_app(runtime, bus, config), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", args.http_port).start()
+        config.http_port = int(runner.addresses[0][1])
+        print(f"mesospaas API: http://127.0.0.1:{config.http_port}", flush=True)
+        log.info("Mesos master %s with %d agents; state in %s", cluster.url, len(cluster.agents), work_dir)
+        await stop.wait()
+        log.info("stopping mesospaas local")
+    except OSError as exc:
+        print(f"mesospaas: cannot start: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+        if runtime is not None:
+            await runtime.stop()
+        await cluster.stop()
+        store.close()
+    return 0
+
+
+def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    logging.basicConfig(level=getattr(logging, args.log_level), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return asyncio.run(run_local(args, parser))
