@@ -100,6 +100,7 @@ class Container:
     registration_timer: asyncio.TimerHandle | None = None
     watcher: asyncio.Task[None] | None = None
     resources: Resources = field(default_factory=Resources)
+    silenced: bool = False  # destroyed without reporting (framework removed, agent died): no more updates
 
 
 @dataclass
@@ -314,6 +315,8 @@ class Agent:
         killing = "TASK_KILLING_STATE" in {c.get("type") for c in container.framework_info.get("capabilities") or []}
 
         def on_status(status: dict[str, Any]) -> None:
+            if container.silenced:
+                return
             self._executor_update(container, task, status, add_executor_id=True)
 
         runner: TaskRunner
@@ -441,6 +444,8 @@ class Agent:
                                          if k != "executor_pid"}
         if "healthy" in status:
             entry["healthy"] = status["healthy"]
+        if task.statuses and task.statuses[-1]["state"] == entry["state"]:
+            task.statuses.pop()  # like the real agent: the latest of consecutive equal states (transcript 18)
         task.statuses.append(entry)
         if container.kind == "command" and status["state"] in TERMINAL_STATES:
             self.containers.pop((container.framework_id, container.executor_id), None)
@@ -569,10 +574,12 @@ class Agent:
         if container.kind in ("command", "default"):
             runners = [t.runner for t in container.tasks.values() if t.runner is not None and not t.runner.terminal]
             if not report:
-                for t in container.tasks.values():
-                    t.state = "TASK_KILLED"
+                # Like a real agent: the tasks keep their last state in /state's completed executors (18).
+                container.silenced = True
             await asyncio.gather(*(r.shutdown(max(0.0, grace - 2.0)) for r in runners), return_exceptions=True)
             self.containers.pop((container.framework_id, container.executor_id), None)
+            if not report and all(c is not container for c in self.completed_containers):
+                self.completed_containers.append(container)
             return
         if container.stream is not None and report:
             container.stream.send({"type": "SHUTDOWN"})

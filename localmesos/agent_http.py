@@ -15,18 +15,22 @@ from aiohttp import web
 from . import wire
 from .durations import stout_duration
 from .master import TERMINAL_STATES, VERSION
+from .protobuf_json import health_check_json
 from .resources import Resources
 
 if TYPE_CHECKING:
     from .agent import Agent, AgentTask, Container
 
 AGENT = web.AppKey("agent", object)
+# What a 1.11 agent advertises (agent /state, master /slaves and operator GET_AGENTS list the same).
+AGENT_CAPABILITIES = ("MULTI_ROLE", "HIERARCHICAL_ROLE", "RESERVATION_REFINEMENT", "RESOURCE_PROVIDER",
+                      "RESIZE_VOLUME", "AGENT_OPERATION_FEEDBACK", "AGENT_DRAINING", "TASK_RESOURCE_LIMITS")
 VERSION_INFO = {"version": VERSION, "build_date": "2026-11-22 00:00:00", "build_time": 1795305600.0,
-                "build_user": "localmesos"}
+                "build_user": ""}
 
 
 def build(agent: "Agent") -> web.Application:
-    app = web.Application(client_max_size=16 * 1024 * 1024)
+    app = web.Application(client_max_size=16 * 1024 * 1024, middlewares=[wire.error_middleware])
     app[AGENT] = agent
     for prefix in ("", "/slave(1)"):
         app.router.add_route("*", prefix + "/api/v1/executor", agent.executor_call)
@@ -49,7 +53,8 @@ def _agent(request: web.Request) -> "Agent":
 
 
 async def version(request: web.Request) -> web.Response:
-    return wire.json_response(VERSION_INFO, request=request)
+    """``/version`` is a plain JSON object: keys sorted (transcripts 10, 18c), unlike GET_VERSION."""
+    return wire.json_response(dict(sorted(VERSION_INFO.items())), request=request)
 
 
 async def health(request: web.Request) -> web.Response:
@@ -57,7 +62,8 @@ async def health(request: web.Request) -> web.Response:
 
 
 def agent_flags(agent: "Agent") -> dict[str, str]:
-    return {"hostname": agent.hostname, "ip": agent.ip, "port": str(agent.port), "resources": agent.total.to_flag(),
+    return {"log_dir": str(agent.flags.work_dir / "logs"), "hostname": agent.hostname, "ip": agent.ip,
+            "port": str(agent.port), "resources": agent.total.to_flag(),
             "attributes": ";".join(f"{a.name}:{a.state_value() if a.kind != 'SCALAR' else _num(a.value)}"
                                    for a in agent.attributes),
             "work_dir": str(agent.flags.work_dir), "launcher": "posix", "isolation": "posix/cpu,posix/mem",
@@ -71,7 +77,7 @@ def _num(value: float) -> str:
 
 
 async def flags(request: web.Request) -> web.Response:
-    return wire.json_response({"flags": agent_flags(_agent(request))}, request=request)
+    return wire.json_response({"flags": dict(sorted(agent_flags(_agent(request)).items()))}, request=request)
 
 
 def _task_json(agent: "Agent", task: "AgentTask") -> dict[str, Any]:
@@ -84,16 +90,32 @@ def _task_json(agent: "Agent", task: "AgentTask") -> dict[str, Any]:
                            "role": "*", "statuses": task.statuses}
     if info.get("labels"):
         out["labels"] = info["labels"].get("labels", [])
+    for key in ("discovery", "container"):
+        if info.get(key) is not None:
+            out[key] = info[key]
+    if info.get("health_check") is not None:
+        out["health_check"] = health_check_json(info["health_check"])
     return out
 
 
-def _executor_json(agent: "Agent", c: "Container") -> dict[str, Any]:
-    live = [t for t in c.tasks.values() if t.state not in TERMINAL_STATES and t.state != "TASK_STAGING"]
-    queued = [t for t in c.tasks.values() if t.state == "TASK_STAGING"]
-    done = [t for t in c.tasks.values() if t.state in TERMINAL_STATES]
+def _executor_json(agent: "Agent", c: "Container", completed: bool = False) -> dict[str, Any]:
+    """An executor in the agent's ``/state``. A completed executor lists all its tasks as completed, each in
+    the last state the agent knew (RUNNING for a task whose framework was removed, transcript 18)."""
+    if completed:
+        live, queued, done = [], [], list(c.tasks.values())
+    else:
+        live = [t for t in c.tasks.values() if t.state not in TERMINAL_STATES and t.state != "TASK_STAGING"]
+        queued = [t for t in c.tasks.values() if t.state == "TASK_STAGING"]
+        done = [t for t in c.tasks.values() if t.state in TERMINAL_STATES]
+    # The executor's own resources (the command executor's 0.1 cpus / 32 MB) plus those of its live tasks: a
+    # completed command executor shows only its own (transcript 18).
+    resources = (Resources(scalars={"cpus": 0.1, "mem": 32.0}) if c.kind == "command"
+                 else Resources.from_json(c.executor_info.get("resources") or []))
+    for t in live + queued:
+        resources = resources + Resources.from_json(t.info.get("resources") or [])
     out: dict[str, Any] = {"id": c.executor_id, "name": c.executor_info.get("name", ""),
                            "source": c.executor_info.get("source", ""), "container": c.container_id,
-                           "directory": str(c.sandbox), "resources": c.resources.to_state_map(), "role": "*",
+                           "directory": str(c.sandbox), "resources": resources.to_state_map(), "role": "*",
                            "tasks": [_task_json(agent, t) for t in live],
                            "queued_tasks": [_task_json(agent, t) for t in queued],
                            "completed_tasks": [_task_json(agent, t) for t in done]}
@@ -108,24 +130,25 @@ def state_json(agent: "Agent") -> dict[str, Any]:
         fw: dict[str, Any] = {"id": fid, "name": info.get("name", ""), "user": info.get("user", ""),
                               "failover_timeout": float(info.get("failover_timeout", 0.0)),
                               "checkpoint": bool(info.get("checkpoint", False)),
-                              "hostname": info.get("hostname", ""), "executors": [], "completed_executors": []}
+                              "hostname": info.get("hostname", "")}
         if "roles" in info:
             fw["roles"] = info["roles"]
         else:
             fw["role"] = info.get("role", "*")
+        fw.update({"executors": [], "completed_executors": []})
         frameworks[fid] = fw
     for c in agent.containers.values():
         if c.framework_id in frameworks:
             frameworks[c.framework_id]["executors"].append(_executor_json(agent, c))
     for c in agent.completed_containers:
         if c.framework_id in frameworks:
-            frameworks[c.framework_id]["completed_executors"].append(_executor_json(agent, c))
+            frameworks[c.framework_id]["completed_executors"].append(_executor_json(agent, c, completed=True))
     allocated = Resources()
     for c in agent.containers.values():
         allocated = allocated + c.resources
     return {**VERSION_INFO, "start_time": agent.start_time, "id": agent.id,
             "pid": f"slave(1)@{agent.ip}:{agent.port}", "hostname": agent.hostname,
-            "capabilities": ["MULTI_ROLE", "HIERARCHICAL_ROLE", "RESERVATION_REFINEMENT"],
+            "capabilities": list(AGENT_CAPABILITIES),
             "resources": agent.total.to_state_map(), "reserved_resources": {},
             "unreserved_resources": agent.total.to_state_map(), "reserved_resources_full": {},
             "unreserved_resources_full": agent.total.to_json(ranges_first=False),
@@ -133,7 +156,8 @@ def state_json(agent: "Agent") -> dict[str, Any]:
             "unreserved_resources_allocated": {k: v for k, v in allocated.to_state_map().items()},
             "resource_providers": [],
             "attributes": {a.name: a.state_value() for a in agent.attributes},
-            "master_hostname": agent.master.flags.hostname, "flags": agent_flags(agent),
+            "master_hostname": agent.master.flags.hostname, "log_dir": str(agent.flags.work_dir / "logs"),
+            "flags": dict(sorted(agent_flags(agent).items())),
             "frameworks": [f for f in frameworks.values() if f["executors"]],
             "completed_frameworks": [f for f in frameworks.values() if not f["executors"]]}
 
@@ -227,4 +251,4 @@ async def metrics(request: web.Request) -> web.Response:
         out[f"slave/tasks_{name}"] = float(counts.get("TASK_" + name.upper(), 0))
     for name in ("cpus", "mem", "disk", "gpus"):
         out[f"slave/{name}_total"] = agent.total.scalar(name)
-    return wire.json_response(out, request=request)
+    return wire.json_response(dict(sorted(out.items())), request=request)

@@ -89,8 +89,9 @@ class Task:
     role: str = "*"
     state: str = "TASK_STAGING"
     status_update_state: str | None = None
+    status_update_uuid: str | None = None
     latest_status: dict[str, Any] | None = None
-    statuses: list[dict[str, Any]] = field(default_factory=list)
+    statuses: list[dict[str, Any]] = field(default_factory=list)  # full TaskStatus, one per run of equal states
     seen_uuids: set[str] = field(default_factory=set)
     unreachable_time: float | None = None
 
@@ -348,6 +349,8 @@ class Master:
         self.unreachable_agents[agent_id] = rec
         log.info("agent %s marked unreachable after %.1fs without pings", agent_id, self.flags.removal_timeout())
         unreachable_ns = int(rec.unreachable_time * 1e9)
+        for fw in self.frameworks.values():  # the allocator forgets the agent's filters (transcript 64: re-offered)
+            fw.filters.pop(agent_id, None)
         for fw in list(self.frameworks.values()):
             for task in [t for t in fw.tasks.values() if t.agent_id == agent_id]:
                 state = "TASK_UNREACHABLE" if fw.partition_aware else "TASK_LOST"
@@ -371,6 +374,9 @@ class Master:
                     continue
                 fw.tasks[task.task_id] = task
                 task.unreachable_time = None
+                # The re-registered agent's view of the task replaces the master's: its statuses no longer hold
+                # the TASK_LOST / TASK_UNREACHABLE of the removal (transcript 16b, f-task / g-task).
+                task.statuses = [s for s in task.statuses if s.get("reason") != "REASON_AGENT_REMOVED"]
                 status = self._status(task, live.get("state", "TASK_RUNNING"), "REASON_AGENT_REREGISTERED",
                                       "Unreachable agent re-reregistered")
                 if "container_status" in live:
@@ -452,7 +458,7 @@ class Master:
         fw.stream = None
         fw.connected = False
         fw.active = False
-        fw.unregistered_time = time.time()
+        # unregistered_time stays 0.0 while a framework is only disconnected (transcript 51).
         for offer in list(fw.offers.values()):
             self._remove_offer(fw, offer)
         timeout = float(fw.info.get("failover_timeout") or 0.0)
@@ -477,7 +483,7 @@ class Master:
             self._remove_offer(fw, offer)
         for task in list(fw.tasks.values()) + list(fw.unreachable_tasks.values()):
             if task.state not in TERMINAL_STATES:
-                status = self._status(task, "TASK_KILLED", "REASON_FRAMEWORK_REMOVED", "Framework removed")
+                status = self._status(task, "TASK_KILLED", "REASON_FRAMEWORK_REMOVED", f"Framework {fw.id} removed")
                 self._apply_master_status(fw, task, status)
             fw.completed_tasks.append(task)
         fw.tasks.clear()
@@ -820,7 +826,8 @@ class Master:
     def _reconcile_known(self, task: Task) -> dict[str, Any]:
         base = dict(task.latest_status or {})
         status: dict[str, Any] = {"task_id": {"value": task.task_id},
-                                  "state": task.status_update_state or task.state,
+                                  "state": (task.state if task.unreachable_time is not None
+                                            else task.status_update_state or task.state),
                                   "message": "Reconciliation: Latest task state", "source": "SOURCE_MASTER",
                                   "reason": "REASON_RECONCILIATION", "agent_id": {"value": task.agent_id},
                                   "timestamp": time.time()}
@@ -864,16 +871,14 @@ class Master:
             if uuid_b64 not in task.seen_uuids:
                 if uuid_b64:
                     task.seen_uuids.add(uuid_b64)
-                entry: dict[str, Any] = {"state": status["state"], "timestamp": status.get("timestamp")}
-                for key in ("labels", "container_status", "healthy"):
-                    if key in status:
-                        entry[key] = status[key] if key != "container_status" else {
-                            k: v for k, v in status[key].items() if k != "executor_pid"}
-                task.statuses.append(entry)
+                if task.statuses and task.statuses[-1]["state"] == status["state"]:
+                    task.statuses.pop()  # the real master keeps the latest of consecutive equal states
+                task.statuses.append(ordered_status(status))
                 self.metrics["valid_status_updates"] += 1
             was_live = task.state not in TERMINAL_STATES
             task.state = latest_state
             task.status_update_state = status["state"]
+            task.status_update_uuid = status.get("uuid")
             task.latest_status = status
             if was_live and latest_state in TERMINAL_STATES:
                 rec = self.agents.get(agent_id)
@@ -911,8 +916,10 @@ class Master:
 
     def _apply_master_status(self, fw: Framework, task: Task, status: dict[str, Any]) -> None:
         task.state = status["state"]
-        task.status_update_state = status["state"]
-        task.statuses.append({"state": status["state"], "timestamp": status["timestamp"]})
+        # Master-generated updates carry no uuid and leave status_update_state alone (transcript 17).
+        if task.statuses and task.statuses[-1]["state"] == status["state"]:
+            task.statuses.pop()
+        task.statuses.append(ordered_status(status))
         previous = task.latest_status or {}
         task.latest_status = {**{k: v for k, v in previous.items() if k in ("container_status", "healthy")},
                               **status}
@@ -940,15 +947,15 @@ class Master:
 
 
 def _framework_info_defaults(info: dict[str, Any]) -> dict[str, Any]:
-    """FrameworkInfo as the master renders it: defaults for failover_timeout, checkpoint, hostname, role."""
+    """FrameworkInfo as the master renders it: defaults for failover_timeout and checkpoint. hostname and the
+    deprecated role appear only when the framework set them (transcripts 17e, 70)."""
     out = dict(info)
     out.setdefault("failover_timeout", 0.0)
     out["failover_timeout"] = float(out["failover_timeout"])
     out.setdefault("checkpoint", False)
-    out.setdefault("hostname", "localhost")
-    if "roles" not in out:
-        out.setdefault("role", "*")
-    return out
+    order = ("user", "name", "id", "failover_timeout", "checkpoint", "role", "hostname", "principal", "webui_url",
+             "capabilities", "labels", "roles", "offer_filters")  # proto field order, as the JSON writer uses
+    return {**{k: out[k] for k in order if k in out}, **{k: v for k, v in out.items() if k not in order}}
 
 
 def _framework_roles(info: dict[str, Any]) -> list[str]:

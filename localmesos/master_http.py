@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import os
 import time
 import uuid
 from typing import Any, Callable
@@ -21,8 +22,9 @@ from aiohttp import web
 
 from . import wire
 from .durations import stout_duration
+from .agent_http import AGENT_CAPABILITIES
 from .master import VERSION, Framework, Master, Task
-from .protobuf_json import ConversionError, check
+from .protobuf_json import ConversionError, check, health_check_json
 from .resources import Resources
 
 log = logging.getLogger(__name__)
@@ -37,11 +39,11 @@ CALL_BODY_KEYS = {"SUBSCRIBE": "subscribe", "ACCEPT": "accept", "DECLINE": "decl
                   "RECONCILE": "reconcile", "UPDATE_FRAMEWORK": "update_framework"}
 BODYLESS_CALLS = {"TEARDOWN", "REVIVE", "SUPPRESS", "RECONCILE_OPERATIONS"}
 VERSION_INFO = {"version": VERSION, "build_date": "2026-11-22 00:00:00", "build_time": 1795305600.0,
-                "build_user": "localmesos"}
+                "build_user": ""}
 
 
 def build_master_app(master: Master) -> web.Application:
-    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[wire.error_middleware])
     app[MASTER_KEY] = master
     r = app.router
     for prefix in ("", "/master"):
@@ -210,7 +212,8 @@ def _valid_uuid(value: Any) -> bool:
 
 # -- read-only endpoints ---------------------------------------------------------------------------------
 async def version(request: web.Request) -> web.Response:
-    return wire.json_response(VERSION_INFO, request=request)
+    """``/version`` is a plain JSON object: keys sorted (transcripts 10, 18c), unlike GET_VERSION."""
+    return wire.json_response(dict(sorted(VERSION_INFO.items())), request=request)
 
 
 async def health(request: web.Request) -> web.Response:
@@ -224,10 +227,16 @@ async def redirect(request: web.Request) -> web.Response:
     return resp
 
 
+def master_log_dir(master: Master) -> str:
+    """Where a real master started like the recorded one (``--log_dir``) keeps its logs; shown, never written."""
+    return os.path.join(os.path.dirname(master.flags.work_dir.rstrip("/")) or "/", "logs")
+
+
 def master_flags(master: Master) -> dict[str, str]:
     f = master.flags
-    return {"agent_ping_timeout": stout_duration(f.agent_ping_timeout), "allocation_interval":
-            stout_duration(f.allocation_interval), "hostname": f.hostname, "ip": f.ip, "port": str(f.port),
+    return {"log_dir": master_log_dir(master), "agent_ping_timeout": stout_duration(f.agent_ping_timeout),
+            "allocation_interval": stout_duration(f.allocation_interval), "hostname": f.hostname, "ip": f.ip,
+            "port": str(f.port),
             "max_agent_ping_timeouts": str(f.max_agent_ping_timeouts), "registry": "in_memory",
             "min_allocatable_resources": "cpus:0.01|mem:32", "root_submissions": "true",
             "filter_gpu_resources": "true", "max_completed_frameworks": "50",
@@ -238,29 +247,34 @@ def master_flags(master: Master) -> dict[str, str]:
 
 
 async def flags(request: web.Request) -> web.Response:
-    return wire.json_response({"flags": master_flags(request.app[MASTER_KEY])}, request=request)
+    return wire.json_response({"flags": dict(sorted(master_flags(request.app[MASTER_KEY]).items()))},
+                              request=request)
 
 
 def _task_json(task: Task) -> dict[str, Any]:
     out: dict[str, Any] = {"id": task.task_id, "name": task.name, "framework_id": task.framework_id,
                            "executor_id": task.executor_id, "slave_id": task.agent_id, "state": task.state,
                            "resources": task.resources.to_state_map(), "role": task.role,
-                           "statuses": task.statuses}
+                           "statuses": [_state_status(s) for s in task.statuses]}
     for key in ("labels", "discovery", "container", "health_check"):
         if task.info.get(key) is not None:
             value = task.info[key]
             out[key] = value.get("labels", []) if key == "labels" else value
     if task.info.get("health_check") is not None:
-        out["health_check"] = _health_check_defaults(task.info["health_check"])
+        out["health_check"] = health_check_json(task.info["health_check"])
     return out
 
 
-def _health_check_defaults(check_: dict[str, Any]) -> dict[str, Any]:
-    out = {"delay_seconds": 15.0, "interval_seconds": 10.0, "timeout_seconds": 20.0, "consecutive_failures": 3,
-           "grace_period_seconds": 10.0}
-    out.update(check_)
-    for key in ("delay_seconds", "interval_seconds", "timeout_seconds", "grace_period_seconds"):
-        out[key] = float(out[key])
+def _state_status(status: dict[str, Any]) -> dict[str, Any]:
+    """A TaskStatus as ``/master/state`` lists it: state, timestamp, labels, container_status (without the
+    executor pid) and healthy only (transcript 11)."""
+    out: dict[str, Any] = {"state": status["state"], "timestamp": status.get("timestamp")}
+    if "labels" in status:
+        out["labels"] = (status["labels"] or {}).get("labels", [])
+    if "container_status" in status:
+        out["container_status"] = {k: v for k, v in status["container_status"].items() if k != "executor_pid"}
+    if "healthy" in status:
+        out["healthy"] = status["healthy"]
     return out
 
 
@@ -301,7 +315,9 @@ def _framework_json(master: Master, fw: Framework) -> dict[str, Any]:
     return out
 
 
-def _slave_json(master: Master, rec: Any) -> dict[str, Any]:
+def _slave_json(master: Master, rec: Any, full: bool = False) -> dict[str, Any]:
+    """An agent in ``/master/state`` (``full=False``) or ``/master/slaves`` (``full=True``: plus the
+    ``*_resources_full`` arrays, transcript 16c)."""
     agent = rec.agent
     out: dict[str, Any] = {
         "id": rec.id, "hostname": agent.hostname, "port": agent.port,
@@ -313,9 +329,12 @@ def _slave_json(master: Master, rec: Any) -> dict[str, Any]:
         "resources": agent.total.to_state_map(), "used_resources": rec.used.to_state_map(),
         "offered_resources": rec.offered.to_state_map(), "reserved_resources": {},
         "unreserved_resources": agent.total.to_state_map(), "active": rec.connected, "deactivated": False,
-        "version": VERSION, "capabilities": ["MULTI_ROLE", "HIERARCHICAL_ROLE", "RESERVATION_REFINEMENT",
-                                             "RESOURCE_PROVIDER", "RESIZE_VOLUME", "AGENT_OPERATION_FEEDBACK",
-                                             "AGENT_DRAINING", "TASK_RESOURCE_LIMITS"]})
+        "version": VERSION, "capabilities": list(AGENT_CAPABILITIES)})
+    if full:
+        out.update({"reserved_resources_full": {},
+                    "unreserved_resources_full": agent.total.to_json(ranges_first=False),
+                    "used_resources_full": rec.used.to_json(ranges_first=False, allocation_role="*"),
+                    "offered_resources_full": rec.offered.to_json(ranges_first=False, allocation_role="*")})
     return out
 
 
@@ -329,7 +348,8 @@ def state_json(master: Master) -> dict[str, Any]:
         "unreachable_slaves": float(len(master.unreachable_agents)), "leader": master.pid,
         "leader_info": {"id": master.id, "pid": master.pid, "port": master.flags.port,
                         "hostname": master.flags.hostname},
-        "flags": master_flags(master),
+        "log_dir": master_log_dir(master),
+        "flags": dict(sorted(master_flags(master).items())),
         "slaves": [_slave_json(master, r) for r in master.agents.values()],
         "recovered_slaves": [],
         "frameworks": [_framework_json(master, f) for f in master.frameworks.values()],
@@ -360,7 +380,7 @@ async def frameworks(request: web.Request) -> web.Response:
 
 async def slaves(request: web.Request) -> web.Response:
     master = request.app[MASTER_KEY]
-    return wire.json_response({"slaves": [_slave_json(master, r) for r in master.agents.values()],
+    return wire.json_response({"slaves": [_slave_json(master, r, full=True) for r in master.agents.values()],
                                "recovered_slaves": []}, request=request)
 
 
@@ -428,48 +448,83 @@ def metrics(master: Master) -> dict[str, float]:
         total = total + r.agent.total
         used = used + r.used
     for name in ("cpus", "mem", "disk", "gpus"):
-        t, u = total.scalar(name), used.scalar(name)
-        out[f"master/{name}_total"] = t
-        out[f"master/{name}_used"] = u
-        out[f"master/{name}_percent"] = u / t if t else 0.0
+        have, taken = total.scalar(name), used.scalar(name)
+        out[f"master/{name}_total"] = have
+        out[f"master/{name}_used"] = taken
+        out[f"master/{name}_percent"] = taken / have if have else 0.0
     out["master/valid_status_updates"] = float(master.metrics["valid_status_updates"])
     out["master/messages_launch_tasks"] = 0.0
     return out
 
 
 async def metrics_snapshot(request: web.Request) -> web.Response:
-    return wire.json_response(metrics(request.app[MASTER_KEY]), request=request)
+    return wire.json_response(dict(sorted(metrics(request.app[MASTER_KEY]).items())), request=request)
 
 
 # -- operator API (the calls tooling uses) ---------------------------------------------------------------
 def _v1_task(task: Task) -> dict[str, Any]:
+    """A Task as the operator API renders it (transcript 17f): full TaskStatus objects, the state and uuid of
+    the latest agent update, resources with ``allocation_info``."""
     out: dict[str, Any] = {"name": task.name, "task_id": {"value": task.task_id},
-                           "framework_id": {"value": task.framework_id}, "agent_id": {"value": task.agent_id},
-                           "state": task.state, "resources": task.resources.to_json(role=None),
-                           "statuses": [(task.latest_status or {})] if task.latest_status else [],
-                           "role": task.role}
+                           "framework_id": {"value": task.framework_id}, "agent_id": {"value": task.agent_id}}
     if task.executor_id:
         out["executor_id"] = {"value": task.executor_id}
+    out["state"] = task.state
+    out["resources"] = task.resources.to_json(role=None, allocation_role=task.role, ranges_first=False)
+    if task.statuses:
+        out["statuses"] = list(task.statuses)
     if task.status_update_state:
         out["status_update_state"] = task.status_update_state
+    if task.status_update_uuid:
+        out["status_update_uuid"] = task.status_update_uuid
+    for key in ("labels", "discovery", "container"):
+        if task.info.get(key) is not None:
+            out[key] = task.info[key]
+    if task.info.get("health_check") is not None:
+        out["health_check"] = health_check_json(task.info["health_check"])
+    if task.role != "*":
+        out["role"] = task.role
     return out
 
 
 def _v1_agent(master: Master, rec: Any) -> dict[str, Any]:
+    """An agent as the operator API renders it (transcript 17b): the master's AgentInfo carries
+    ``checkpoint: true``; empty repeated fields are left out."""
     agent = rec.agent
-    return {"agent_info": agent.agent_info(), "active": rec.connected, "deactivated": False, "version": VERSION,
-            "pid": f"slave(1)@{agent.ip}:{agent.port}",
-            "registered_time": {"nanoseconds": int(rec.registered_time * 1e9)},
-            "total_resources": agent.total.to_json(role=None), "allocated_resources": rec.used.to_json(role=None),
-            "offered_resources": rec.offered.to_json(role=None),
-            "capabilities": [{"type": c} for c in ("MULTI_ROLE", "HIERARCHICAL_ROLE", "RESERVATION_REFINEMENT")]}
+    out: dict[str, Any] = {"agent_info": {**agent.agent_info(), "checkpoint": True}, "active": rec.connected,
+                           "deactivated": False, "version": VERSION, "pid": f"slave(1)@{agent.ip}:{agent.port}",
+                           "registered_time": {"nanoseconds": int(rec.registered_time * 1e9)}}
+    if rec.reregistered_time is not None:
+        out["reregistered_time"] = {"nanoseconds": int(rec.reregistered_time * 1e9)}
+    out["total_resources"] = agent.total.to_json(ranges_first=False)
+    if not rec.used.is_empty():
+        out["allocated_resources"] = rec.used.to_json(ranges_first=False, allocation_role="*")
+    if not rec.offered.is_empty():
+        out["offered_resources"] = rec.offered.to_json(ranges_first=False, allocation_role="*")
+    out["capabilities"] = [{"type": c} for c in AGENT_CAPABILITIES]
+    return out
 
 
-def _v1_framework(fw: Framework) -> dict[str, Any]:
-    return {"framework_info": fw.info, "active": fw.active, "connected": fw.connected, "recovered": False,
-            "registered_time": {"nanoseconds": int(fw.registered_time * 1e9)},
-            "offers": [], "allocated_resources": fw.used().to_json(role=None),
-            "offered_resources": fw.offered().to_json(role=None)}
+def _v1_framework(master: Master, fw: Framework) -> dict[str, Any]:
+    """A framework as the operator API renders it (transcript 17e): reregistered_time is always there (the
+    registration time if it never re-registered), unregistered_time once it is gone, empty lists left out."""
+    out: dict[str, Any] = {"framework_info": fw.info, "active": fw.active, "connected": fw.connected,
+                           "recovered": False, "registered_time": {"nanoseconds": int(fw.registered_time * 1e9)},
+                           "reregistered_time": {"nanoseconds": int((fw.reregistered_time or fw.registered_time)
+                                                                    * 1e9)}}
+    if fw.unregistered_time:
+        out["unregistered_time"] = {"nanoseconds": int(fw.unregistered_time * 1e9)}
+    offers = [master._offer_json(fw, master.agents[o.agent_id], o) for o in fw.offers.values()
+              if o.agent_id in master.agents]
+    if offers:
+        out["offers"] = offers
+    used, offered = fw.used(), fw.offered()
+    if not used.is_empty():
+        out["allocated_resources"] = used.to_json(role=None, allocation_role="*", ranges_first=False)
+    if not offered.is_empty():
+        out["offered_resources"] = offered.to_json(role=None, allocation_role="*", ranges_first=False)
+    out["offer_constraints"] = {}
+    return out
 
 
 def _v1_tasks(master: Master) -> dict[str, Any]:
@@ -480,25 +535,16 @@ def _v1_tasks(master: Master) -> dict[str, Any]:
         completed += [_v1_task(t) for t in fw.completed_tasks]
     for fw in master.completed_frameworks:
         completed += [_v1_task(t) for t in fw.completed_tasks]
-    out: dict[str, Any] = {}
-    if live:
-        out["tasks"] = live
-    if unreachable:
-        out["unreachable_tasks"] = unreachable
-    if completed:
-        out["completed_tasks"] = completed
-    return out
+    return {"tasks": live, "unreachable_tasks": unreachable, "completed_tasks": completed}
 
 
 def _v1_agents(master: Master) -> dict[str, Any]:
-    return {"agents": [_v1_agent(master, r) for r in master.agents.values()]}
+    return {"agents": [_v1_agent(master, r) for r in master.agents.values()], "recovered_agents": []}
 
 
 def _v1_frameworks(master: Master) -> dict[str, Any]:
-    out: dict[str, Any] = {"frameworks": [_v1_framework(f) for f in master.frameworks.values()]}
-    if master.completed_frameworks:
-        out["completed_frameworks"] = [_v1_framework(f) for f in master.completed_frameworks]
-    return out
+    return {"frameworks": [_v1_framework(master, f) for f in master.frameworks.values()],
+            "completed_frameworks": [_v1_framework(master, f) for f in master.completed_frameworks]}
 
 
 def _v1_executors(master: Master) -> dict[str, Any]:
@@ -528,6 +574,10 @@ async def operator_call(request: web.Request) -> web.Response:
     master = request.app[MASTER_KEY]
     try:
         body = await wire.read_call(request, "master::Call")
+        try:
+            check("MasterCall", body)
+        except ConversionError as exc:
+            raise wire.BadRequest(400, f"Failed to convert JSON into Call protobuf: {exc}") from exc
     except wire.BadRequest as exc:
         return exc.response()
     call_type = body.get("type")
@@ -537,4 +587,4 @@ async def operator_call(request: web.Request) -> web.Response:
             return wire.text(400, "Failed to validate master::Call: Expecting 'type' to be present")
         return wire.text(501, f"Operator call {call_type} is not implemented by localmesos")
     key = str(call_type).lower()
-    return wire.json_response({"type": call_type, key: handler(master)}, request=request)
+    return wire.json_response({"type": call_type, key: handler(master)}, request=request, length_first=False)

@@ -28,9 +28,15 @@ TEXT_UTF8 = "text/plain; charset=utf-8"
 
 
 class _MesosHeaders:
-    """Mixin: after aiohttp prepared its headers, drop ``Server`` and put ``Date`` first like libprocess."""
+    """Mixin: after aiohttp prepared its headers, drop ``Server`` and put ``Date`` first like libprocess.
+
+    ``length_first``: the read-only GET endpoints (``/version``, ``/state``, ``/flags``...) answer
+    ``Date, Content-Length, Content-Type``; everything else (operator API, error texts) answers
+    ``Date, Content-Type, Content-Length`` (transcripts 10-19).
+    """
 
     _drop_connection = False
+    length_first = False
 
     def _reorder(self, headers: "CIMultiDict[str]") -> None:
         items = [(k, v) for k, v in headers.items() if k.lower() not in ("server", "date")]
@@ -42,6 +48,8 @@ class _MesosHeaders:
             headers["Date"] = date
         # libprocess writes Transfer-Encoding right after Date on streams.
         items.sort(key=lambda kv: kv[0].lower() != "transfer-encoding")
+        if self.length_first:
+            items.sort(key=lambda kv: kv[0].lower() != "content-length")
         for k, v in items:
             headers.add(k, v)
 
@@ -79,7 +87,7 @@ _patch_prepare_headers()
 
 def text(status: int, body: str, headers: dict[str, str] | None = None) -> web.Response:
     """A libprocess plain-text answer (400s and the like)."""
-    resp = MesosResponse(status=status, body=body.encode(), headers=headers)
+    resp = MesosResponse(status=status, body=body.encode(errors="backslashreplace"), headers=headers)
     resp.headers["Content-Type"] = TEXT_UTF8
     return resp
 
@@ -93,16 +101,49 @@ def empty(status: int = 200) -> web.Response:
     return MesosResponse(status=status)
 
 
-def json_response(payload: Any, status: int = 200, request: web.Request | None = None) -> web.Response:
-    """JSON answer of a read-only endpoint; honours ``?jsonp=`` like Mesos."""
-    body = json.dumps(payload, separators=(",", ":"))
+def json_response(payload: Any, status: int = 200, request: web.Request | None = None, *,
+                  length_first: bool = True) -> web.Response:
+    """JSON answer of a read-only endpoint; honours ``?jsonp=`` like Mesos.
+
+    ``length_first=False`` for the operator API, whose answers carry Content-Type before Content-Length.
+    """
+    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
     if request is not None and request.query.get("jsonp"):
-        resp = MesosResponse(status=status, body=f"{request.query['jsonp']}({body});".encode())
+        resp = MesosResponse(status=status, body=f"{request.query['jsonp']}({body});".encode(errors="backslashreplace"))
         resp.headers["Content-Type"] = "text/javascript"
-        return resp
-    resp = MesosResponse(status=status, body=body.encode())
-    resp.headers["Content-Type"] = JSON
+    else:
+        resp = MesosResponse(status=status, body=body.encode(errors="backslashreplace"))
+        resp.headers["Content-Type"] = JSON
+    resp.length_first = length_first
     return resp
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Callable[[web.Request], Any]) -> web.StreamResponse:
+    """libprocess-shaped answers for unrouted paths (``404 Not Found.``) and for handler bugs (500, logged).
+
+    Whatever a client sends, a handler bug must not take the server down or leak aiohttp's own pages.
+    """
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except web.HTTPNotFound:
+        return text(404, "404 Not Found.")
+    except web.HTTPMethodNotAllowed as exc:
+        allowed = ", ".join(f"'{m}'" for m in sorted(exc.allowed_methods - {"HEAD"}))
+        return text(405, f"405 Method Not Allowed. Expecting one of {{ {allowed} }}, but received "
+                         f"'{request.method}'.", headers={"Allow": ", ".join(sorted(exc.allowed_methods - {"HEAD"}))})
+    except web.HTTPRequestEntityTooLarge:
+        return text(413, "Request Entity Too Large")
+    except web.HTTPException as exc:
+        if exc.status >= 400:
+            return text(exc.status, exc.text or exc.reason)
+        raise
+    except (asyncio.CancelledError, ConnectionResetError):
+        raise
+    except Exception:  # a bug: answer 500 like libprocess's InternalServerError, keep serving
+        log.exception("handler for %s %s failed", request.method, request.path)
+        return text(500, "Internal Server Error")
 
 
 def method_not_allowed(request: web.Request, allowed: str = "POST") -> web.Response:
@@ -137,12 +178,17 @@ async def read_call(request: web.Request, what: str) -> dict[str, Any]:
         protobuf_name = "Call" if what == "scheduler::Call" else "Call"
         raise BadRequest(400, f"Failed to parse body into {protobuf_name} protobuf")
     try:
-        body = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        body = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:  # bad UTF-8, bad JSON, NaN/Infinity, absurd nesting or digits
         raise BadRequest(400, _json_error_text(raw, exc)) from exc
     if not isinstance(body, dict):
         raise BadRequest(400, "Failed to convert JSON into Call protobuf: Expecting a JSON object")
     return body
+
+
+def _reject_constant(name: str) -> Any:
+    """picojson knows no ``NaN`` / ``Infinity`` literals: they are syntax errors, not numbers."""
+    raise ValueError(f"{name} is not JSON")
 
 
 def _accepts_json(accept: str) -> bool:
@@ -165,8 +211,11 @@ def _json_error_text(raw: bytes, exc: Exception) -> str:
 
 
 def record(event: dict[str, Any]) -> bytes:
-    """One RecordIO record: decimal byte length, newline, compact JSON."""
-    payload = json.dumps(event, separators=(",", ":")).encode()
+    """One RecordIO record: decimal byte length, newline, compact JSON.
+
+    Like stout's JSON writer: no spaces, ``/`` not escaped, non-ASCII text as raw UTF-8 (so the length, which
+    counts bytes, differs from the character count), only control characters escaped."""
+    payload = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode(errors="backslashreplace")
     return str(len(payload)).encode() + b"\n" + payload
 
 
