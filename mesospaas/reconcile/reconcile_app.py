@@ -84,6 +84,10 @@ def considered_healthy(instance: Instance, app: AppSpec) -> bool:
     return not app.health_checks or instance.healthy is True
 
 
+def _health_unknown(instance: Instance, app: AppSpec) -> bool:
+    return bool(app.health_checks) and instance.condition is Condition.RUNNING and instance.healthy is None
+
+
 def reconcile_app(
     app: AppSpec | None,
     instances: Iterable[Instance],
@@ -171,8 +175,12 @@ def _rolling(app: AppSpec, active: Sequence[Instance], step: DeploymentStep) -> 
     def order(instance: Instance) -> tuple[int, float, str]:
         return kill_order_key(instance, app.kill_selection)
 
-    unhealthy_old = [i for i in old if not considered_healthy(i, app)]
-    healthy_old = sorted((i for i in old if considered_healthy(i, app)), key=order)
+    # Known-unhealthy (or not running) old instances add no capacity: they go at once. A running instance
+    # whose health is not known yet (no result since launch or since a failover) may well be serving, so it
+    # is only killed within the budget, like a healthy one, but before the healthy ones.
+    unhealthy_old = [i for i in old if not considered_healthy(i, app) and not _health_unknown(i, app)]
+    unknown_old = sorted((i for i in old if _health_unknown(i, app)), key=order)
+    healthy_old = unknown_old + sorted((i for i in old if considered_healthy(i, app)), key=order)
     budget = max(0, healthy_now - min_healthy)
     doomed = unhealthy_old + healthy_old[:budget]
     remaining = healthy_old[budget:]

@@ -1,0 +1,155 @@
+"""What a change to an app means: nothing, a scale, or a restart; and the version fields it earns.
+
+Owns: ``ChangeKind``, ``changed_fields``, ``classify`` (reference §2.5), Marathon's timestamp text
+(``marathon_timestamp``), ``VersionInfo`` / ``version_info`` and the stamping of new versions
+(``with_version`` for one app, ``assign_versions`` for a whole edited root, as Marathon's
+GroupVersioningUtil does before planning).
+
+Classification compares *definitions*: every ``AppSpec`` field except ``version`` and ``config_version``,
+plus the app's declared dependencies. Only ``instances`` differing is a SCALE; any other difference
+(labels, backoff, health checks, upgradeStrategy, dependencies… — and, by construction, any ``AppSpec``
+field added later) is a RESTART, because Marathon replaces every task then.
+
+Version semantics (Marathon's ``versionInfo``): every change gets ``version = now``; a config change (or a
+restart request) also sets ``lastConfigChangeAt = now``; a scale keeps it. ``lastScalingAt`` changes on both
+kinds, so it always equals ``version``: ``AppSpec`` stores only ``version`` and ``config_version``
+(``lastConfigChangeAt``, ``None`` = same as ``version``) and ``version_info`` derives the three. An unchanged
+app keeps its versions. The planner reads a config-version difference as "restart" (``POST /restart``).
+
+Timestamps: UTC, millisecond precision, ``Z`` suffix, ``.000`` dropped as Marathon (java ``Instant``)
+prints it: ``2015-09-25T15:13:48.343Z``, ``2026-11-22T10:00:00Z``. Two changes in the same millisecond get
+the same version; the shell should keep ``now`` strictly increasing between deployments.
+
+Fails: never raises for well-formed input.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import enum
+from collections.abc import Collection
+from dataclasses import dataclass, replace
+
+from mesospaas.model.app import AppSpec
+from mesospaas.model.group import Group
+from mesospaas.model.ids import AppId, AppVersion
+
+_UNIX_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+_VERSION_FIELDS = frozenset({"version", "config_version"})
+_SCALE_FIELDS = frozenset({"instances"})
+DEPENDENCIES = "dependencies"
+"""The name ``changed_fields`` reports for a change of the app's declared dependencies."""
+
+
+class ChangeKind(enum.Enum):
+    NONE = "none"
+    SCALE = "scale"
+    """Only ``instances`` changed: start or kill instances, keep the rest."""
+    RESTART = "restart"
+    """The task changed: every instance is replaced (a RestartApplication action)."""
+
+
+def changed_fields(
+    old: AppSpec,
+    new: AppSpec,
+    *,
+    old_dependencies: frozenset[str] = frozenset(),
+    new_dependencies: frozenset[str] = frozenset(),
+) -> frozenset[str]:
+    """The ``AppSpec`` field names (and ``dependencies``) whose values differ, versions ignored."""
+    names = {
+        f.name
+        for f in dataclasses.fields(AppSpec)
+        if f.name not in _VERSION_FIELDS and getattr(old, f.name) != getattr(new, f.name)
+    }
+    if old_dependencies != new_dependencies:
+        names.add(DEPENDENCIES)
+    return frozenset(names)
+
+
+def classify(
+    old: AppSpec,
+    new: AppSpec,
+    *,
+    old_dependencies: frozenset[str] = frozenset(),
+    new_dependencies: frozenset[str] = frozenset(),
+) -> ChangeKind:
+    """NONE, SCALE (only ``instances`` differs) or RESTART (anything else differs), versions ignored."""
+    changed = changed_fields(old, new, old_dependencies=old_dependencies, new_dependencies=new_dependencies)
+    if not changed:
+        return ChangeKind.NONE
+    return ChangeKind.SCALE if changed <= _SCALE_FIELDS else ChangeKind.RESTART
+
+
+def marathon_timestamp(now: float) -> AppVersion:
+    """``now`` (seconds since the epoch) as Marathon's version text, rounded to the millisecond."""
+    millis = round(now * 1000)
+    moment = _UNIX_EPOCH + datetime.timedelta(milliseconds=millis)
+    fraction = f".{millis % 1000:03d}" if millis % 1000 else ""
+    return AppVersion(moment.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class VersionInfo:
+    """The app's ``version`` and ``versionInfo`` as the API shows them."""
+
+    version: AppVersion
+    last_scaling_at: AppVersion
+    last_config_change_at: AppVersion
+
+
+def version_info(app: AppSpec) -> VersionInfo:
+    return VersionInfo(app.version, app.version, app.effective_config_version)
+
+
+def with_version(app: AppSpec, previous: AppSpec | None, kind: ChangeKind, now: float) -> AppSpec:
+    """``app`` with the version fields a change of ``kind`` from ``previous`` (``None``: new app) earns."""
+    if previous is not None and kind is ChangeKind.NONE:
+        return replace(app, version=previous.version, config_version=previous.config_version)
+    version = marathon_timestamp(now)
+    if previous is not None and kind is ChangeKind.SCALE:
+        return replace(app, version=version, config_version=previous.effective_config_version)
+    return replace(app, version=version, config_version=None)
+
+
+def assign_versions(
+    original: Group, target: Group, now: float, *, restart: Collection[AppId] = ()
+) -> Group:
+    """``target`` with every app and group versioned relative to ``original``, as Marathon stamps an update.
+
+    Apps: unchanged ones keep their versions, scaled ones get a new ``version``, changed ones (and those in
+    ``restart``: ``POST /v2/apps/{id}/restart``) a new ``version`` and config version. Groups: a group whose
+    subtree changed in any way (apps, dependencies, sub-groups) gets ``version = now``; others keep theirs.
+    Call it once per API change, after the edit helpers, then plan from ``original`` to the result.
+    """
+    before = original.all_apps()
+    before_deps = original.all_app_dependencies()
+    restarting = frozenset(restart)
+
+    def stamp(old_group: Group | None, group: Group) -> Group:
+        apps = {}
+        for key, app in group.apps.items():
+            previous = before.get(key)
+            if previous is None:
+                kind = ChangeKind.RESTART
+            else:
+                kind = classify(
+                    previous,
+                    app,
+                    old_dependencies=before_deps.get(key, frozenset()),
+                    new_dependencies=group.app_dependencies.get(key, frozenset()),
+                )
+                if key in restarting:
+                    kind = ChangeKind.RESTART
+            apps[key] = with_version(app, previous, kind, now)
+        children = {
+            key: stamp(old_group.groups.get(key) if old_group is not None else None, child)
+            for key, child in group.groups.items()
+        }
+        candidate = replace(group, apps=apps, groups=children)
+        if old_group is not None and replace(candidate, version=old_group.version) == old_group:
+            return old_group
+        return replace(candidate, version=marathon_timestamp(now))
+
+    return stamp(original.group(target.id), target)

@@ -1,0 +1,426 @@
+"""Groups: the tree of apps that every deployment moves from an ``original`` root to a ``target`` root.
+
+Owns: ``GroupId`` and the path helpers (``group_id``, ``resolve_path``, ``parent_of``), ``Group`` (an
+immutable tree with pure edit helpers), Marathon's dependency graph over apps, and ``DependencyCycle``.
+
+Shape (Marathon's): a group holds apps and sub-groups whose ids are its *direct* children
+(``/shop`` holds ``/shop/web`` and ``/shop/db``, never ``/shop/db/primary``), and ``dependencies``: absolute
+paths of apps or groups. App-level ``dependencies`` are not a field of ``AppSpec`` (they only order
+deployments), so each group keeps them for its direct apps in ``app_dependencies``; the edit helpers keep
+both in step (``update_app(app, dependencies=...)``, ``remove_app`` drops them).
+
+Dependency graph (as Marathon's ``Group.applicationDependencies``): an app depends on
+
+- every app named by its own dependencies (a path naming a group means every app in that group's subtree),
+- and on everything named by the dependencies of each of its enclosing groups (inherited by the subtree).
+
+Paths naming nothing are ignored (they do not order anything). The constructor only accepts absolute
+dependency paths. ``update_app`` resolves relative ones against the app's own id, as ``/v2/apps`` does
+(``../db`` next to ``/shop/web`` is ``/shop/db``); ``with_dependencies`` against the group's id, as
+``/v2/groups`` does. (Marathon's group API resolves *app* dependencies against the group id instead; the API
+layer resolves those itself with ``resolve_path(group, path)`` before calling ``update_app``.)
+
+A dependency of an app on itself (directly or through an enclosing group) is a cycle, as in Marathon,
+whose graph allows self-loops.
+
+Versions: the edit helpers never touch versions; ``deploy.changes.assign_versions`` stamps apps and groups
+once an edit is complete (Marathon's GroupVersioningUtil), so the helpers compose freely.
+
+Invariants (``InvalidSpec`` on construction otherwise): keys match ids; children are direct children; an app
+and a group never share an id ("Groups and Applications may not have the same identifier."); dependency
+paths are absolute; ``app_dependencies`` only names direct apps (empty entries are dropped, so equal trees
+compare equal). Fails: queries and removals of missing paths return ``None`` / the tree unchanged; cycles
+are a ``DependencyCycle`` value (Marathon's 422 message), never an exception.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import NewType, TypeVar
+
+from mesospaas.errors import InvalidId, InvalidSpec
+from mesospaas.model.app import EPOCH_VERSION, AppSpec
+from mesospaas.model.ids import AppId, AppVersion
+
+GroupId = NewType("GroupId", str)
+"""Canonical absolute group path; the root is ``/``."""
+ROOT = GroupId("/")
+CYCLE_MESSAGE = "Dependency graph has cyclic dependencies."
+CLASH_MESSAGE = "Groups and Applications may not have the same identifier."
+_EPSILON = 1e-9
+_SEGMENT = re.compile(r"^(([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])\.)*([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])$")
+
+
+def _segments(path: str) -> list[str]:
+    parts: list[str] = []
+    for segment in path.split("/"):
+        if segment in ("", "."):
+            continue
+        if segment == "..":
+            if parts:
+                parts.pop()
+            continue
+        parts.append(segment)
+    return parts
+
+
+def resolve_path(base: str, path: str) -> str:
+    """``path`` as an absolute canonical path; a relative one is resolved against the group ``base``.
+
+    ``resolve_path("/prod/frontend", "../database") == "/prod/database"`` (Marathon's ``canonicalPath``).
+    """
+    joined = path if path.startswith("/") else f"{base}/{path}"
+    return "/" + "/".join(_segments(joined))
+
+
+def group_id(path: str) -> GroupId:
+    """Canonicalise a group path (``/`` is the root); raises ``InvalidId`` for malformed segments."""
+    parts = _segments(path)
+    for segment in parts:
+        if not _SEGMENT.match(segment):
+            raise InvalidId(f"invalid group id {path!r}: must fully match regular expression '{_SEGMENT.pattern}'")
+    return GroupId("/" + "/".join(parts))
+
+
+def parent_of(path: str) -> GroupId:
+    """The group that directly holds ``path`` (the root's parent is the root)."""
+    parts = _segments(path)
+    return GroupId("/" + "/".join(parts[:-1]))
+
+
+def _ancestors(path: str) -> list[GroupId]:
+    """The groups from the root down to ``path`` itself (``/a/b`` -> ``/``, ``/a``, ``/a/b``)."""
+    parts = _segments(path)
+    return [GroupId("/" + "/".join(parts[:n])) for n in range(len(parts) + 1)]
+
+
+@dataclass(frozen=True, slots=True)
+class DependencyCycle:
+    """The target tree's dependency graph has a cycle: the plan cannot be ordered (Marathon answers 422)."""
+
+    apps: tuple[AppId, ...]
+    """One cycle found, in dependency order: each app depends on the next, the last on the first."""
+
+    @property
+    def message(self) -> str:
+        return CYCLE_MESSAGE
+
+
+_K = TypeVar("_K", bound=str)
+_V = TypeVar("_V")
+
+
+def _freeze(mapping: Mapping[_K, _V]) -> Mapping[_K, _V]:
+    """A read-only copy, keys sorted so iteration (and so every plan) is deterministic."""
+    return MappingProxyType({key: mapping[key] for key in sorted(mapping)})
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    id: GroupId
+    apps: Mapping[AppId, AppSpec] = field(default_factory=dict)
+    """Direct apps of this group, by id."""
+    groups: Mapping[GroupId, Group] = field(default_factory=dict)
+    """Direct sub-groups, by id."""
+    dependencies: frozenset[str] = frozenset()
+    """Absolute paths (apps or groups) everything in this subtree depends on."""
+    version: AppVersion = EPOCH_VERSION
+    app_dependencies: Mapping[AppId, frozenset[str]] = field(default_factory=dict)
+    """The ``dependencies`` field of each direct app (absolute paths); apps without any are absent."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "apps", _freeze(self.apps))
+        object.__setattr__(self, "groups", _freeze(self.groups))
+        object.__setattr__(self, "dependencies", frozenset(self.dependencies))
+        object.__setattr__(
+            self,
+            "app_dependencies",
+            _freeze({k: frozenset(v) for k, v in self.app_dependencies.items() if v}),
+        )
+        if group_id(self.id) != self.id:
+            raise InvalidSpec(f"group id {self.id!r} is not canonical")
+        for key, app in self.apps.items():
+            if key != app.id or parent_of(app.id) != self.id:
+                raise InvalidSpec(f"app {app.id} is not a direct child of group {self.id}")
+        for sub, child in self.groups.items():
+            if sub != child.id or child.id == self.id or parent_of(child.id) != self.id:
+                raise InvalidSpec(f"group {child.id} is not a direct child of group {self.id}")
+        if set(self.apps) & set(self.groups):
+            raise InvalidSpec(f"{self.id}: {CLASH_MESSAGE}")
+        for key, paths in self.app_dependencies.items():
+            if key not in self.apps:
+                raise InvalidSpec(f"{self.id}: dependencies given for unknown app {key}")
+            self._check_absolute(paths)
+        self._check_absolute(self.dependencies)
+
+    @staticmethod
+    def _check_absolute(paths: Iterable[str]) -> None:
+        for path in paths:
+            if not path.startswith("/") or resolve_path("/", path) != path:
+                raise InvalidSpec(f"dependency {path!r} must be an absolute canonical path")
+
+    # -- building -------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def of(
+        apps: Iterable[AppSpec] = (),
+        *,
+        app_dependencies: Mapping[AppId, Iterable[str]] | None = None,
+        group_dependencies: Mapping[str, Iterable[str]] | None = None,
+        version: AppVersion = EPOCH_VERSION,
+    ) -> Group:
+        """A root holding ``apps`` (enclosing groups created as needed), every group at ``version``.
+
+        Relative dependency paths resolve as in ``update_app`` / ``with_dependencies``. Builds bottom-up in
+        O(n log n), so it also suits loading a large flat store."""
+        app_deps = {k: frozenset(resolve_path(k, p) for p in v) for k, v in (app_dependencies or {}).items()}
+        group_deps = {
+            group_id(k): frozenset(resolve_path(group_id(k), p) for p in v)
+            for k, v in (group_dependencies or {}).items()
+        }
+        by_group: dict[GroupId, dict[AppId, AppSpec]] = {}
+        paths: set[GroupId] = {ROOT, *group_deps}
+        for app in apps:
+            holder = parent_of(app.id)
+            by_group.setdefault(holder, {})[app.id] = app
+            paths.add(holder)
+        paths.update(a for p in list(paths) for a in _ancestors(p))
+        built: dict[GroupId, dict[GroupId, Group]] = {}
+        for path in sorted(paths, key=lambda p: -len(_segments(p))):
+            members = by_group.get(path, {})
+            group = Group(
+                path,
+                apps=members,
+                groups=built.pop(path, {}),
+                dependencies=group_deps.get(path, frozenset()),
+                version=version,
+                app_dependencies={k: app_deps[k] for k in members if k in app_deps},
+            )
+            if path == ROOT:
+                return group
+            built.setdefault(parent_of(path), {})[path] = group
+        raise AssertionError("unreachable: the root is always built last")
+
+    # -- queries --------------------------------------------------------------------------------------------
+
+    def all_groups(self) -> Iterator[Group]:
+        """This group and every group below it, parents before children, siblings by id."""
+        stack: list[Group] = [self]
+        while stack:
+            group = stack.pop()
+            yield group
+            stack.extend(reversed(list(group.groups.values())))
+
+    def all_apps(self) -> Mapping[AppId, AppSpec]:
+        """Every app in the subtree, by id (Marathon's ``transitiveApps``)."""
+        return MappingProxyType({k: v for g in self.all_groups() for k, v in g.apps.items()})
+
+    def all_app_dependencies(self) -> Mapping[AppId, frozenset[str]]:
+        """The declared ``dependencies`` of every app in the subtree (apps without any are absent)."""
+        return MappingProxyType({k: v for g in self.all_groups() for k, v in g.app_dependencies.items()})
+
+    def group(self, path: str) -> Group | None:
+        """The group at ``path`` in this subtree, or ``None``."""
+        target = resolve_path(self.id, path)
+        if not _within(target, self.id):
+            return None
+        node: Group | None = self
+        for step in _ancestors(target)[len(_segments(self.id)) + 1 :]:
+            node = node.groups.get(step) if node is not None else None
+        return node
+
+    def app(self, path: str) -> AppSpec | None:
+        """The app at ``path`` in this subtree, or ``None``."""
+        target = resolve_path(self.id, path)
+        holder = self.group(parent_of(target))
+        return holder.apps.get(AppId(target)) if holder is not None else None
+
+    def app_dependency_paths(self, path: str) -> frozenset[str]:
+        """The ``dependencies`` declared by the app at ``path`` (empty if none or no such app)."""
+        target = resolve_path(self.id, path)
+        holder = self.group(parent_of(target))
+        return holder.app_dependencies.get(AppId(target), frozenset()) if holder is not None else frozenset()
+
+    def dependency_graph(self) -> Mapping[AppId, frozenset[AppId]]:
+        """For every app: the apps it directly depends on (own and inherited dependencies, groups expanded).
+
+        Apps that depend on nothing map to an empty set; every app of the tree is a key."""
+        apps = self.all_apps()
+        groups = {g.id: g for g in self.all_groups()}
+        expanded: dict[str, frozenset[AppId]] = {}
+
+        def expand(path: str) -> frozenset[AppId]:
+            if path not in expanded:
+                if path in apps:
+                    expanded[path] = frozenset({AppId(path)})
+                elif path in groups:
+                    expanded[path] = frozenset(groups[GroupId(path)].all_apps())
+                else:
+                    expanded[path] = frozenset()
+            return expanded[path]
+
+        graph: dict[AppId, frozenset[AppId]] = {}
+        # Dependencies of a group are inherited by its whole subtree (call this on the root: groups above
+        # this tree's root are not seen).
+        stack: list[tuple[Group, frozenset[str]]] = [(self, frozenset())]
+        while stack:
+            group, inherited = stack.pop()
+            paths = inherited | group.dependencies
+            for key in group.apps:
+                own = group.app_dependencies.get(key, frozenset())
+                graph[key] = frozenset(a for path in paths | own for a in expand(path))
+            stack.extend((child, paths) for child in group.groups.values())
+        return MappingProxyType({k: graph[k] for k in sorted(graph)})
+
+    def dependency_depths(self) -> Mapping[AppId, int] | DependencyCycle:
+        """For every app the number of apps on the longest dependency path starting at it (1 = no dependency).
+
+        Marathon orders deployment steps by this number. A cycle anywhere makes it a ``DependencyCycle``.
+        """
+        graph = self.dependency_graph()
+        depth: dict[AppId, int] = {}
+        visiting: set[AppId] = set()
+        for start in graph:
+            if start in depth:
+                continue
+            visiting.add(start)
+            stack: list[tuple[AppId, Iterator[AppId]]] = [(start, iter(sorted(graph[start])))]
+            while stack:
+                node, successors = stack[-1]
+                following = next(successors, None)
+                if following is None:
+                    depth[node] = 1 + max((depth[d] for d in graph[node]), default=0)
+                    visiting.discard(node)
+                    stack.pop()
+                elif following in visiting:
+                    path = [n for n, _ in stack]
+                    return DependencyCycle(tuple(path[path.index(following) :]))
+                elif following not in depth:
+                    visiting.add(following)
+                    stack.append((following, iter(sorted(graph[following]))))
+        return MappingProxyType(depth)
+
+    def dependency_cycle(self) -> DependencyCycle | None:
+        """The cycle that makes this tree invalid, or ``None`` (Marathon validates every root this way)."""
+        depths = self.dependency_depths()
+        return depths if isinstance(depths, DependencyCycle) else None
+
+    def transitive_dependencies(self, path: str) -> frozenset[AppId]:
+        """Every app the app at ``path`` depends on, directly or not (itself only through a cycle)."""
+        graph = self.dependency_graph()
+        seen: set[AppId] = set()
+        todo = list(graph.get(AppId(resolve_path(self.id, path)), frozenset()))
+        while todo:
+            current = todo.pop()
+            if current not in seen:
+                seen.add(current)
+                todo.extend(graph.get(current, frozenset()))
+        return frozenset(seen)
+
+    # -- edits (all return a new tree) -------------------------------------------------------------------------
+
+    def _update(self, path: str, change: Callable[[Group], Group], *, create: bool = True) -> Group:
+        """Apply ``change`` to the group at ``path``, creating missing groups on the way when ``create``."""
+        target = group_id(path)
+        if target == self.id:
+            return change(self)
+        if not _within(target, self.id):
+            raise InvalidSpec(f"group {target} is not inside {self.id}")
+        child_id = next(a for a in _ancestors(target) if parent_of(a) == self.id and a != self.id)
+        child = self.groups.get(child_id)
+        if child is None:
+            if not create:
+                return self
+            child = Group(child_id)
+        groups = dict(self.groups)
+        groups[child_id] = child._update(target, change, create=create)
+        return replace(self, groups=groups)
+
+    def update_app(self, app: AppSpec, *, dependencies: Iterable[str] | None = None) -> Group:
+        """Put ``app`` into its group (created if missing). ``dependencies`` (relative paths resolve against
+        the app's id) replace the app's declared ones; ``None`` keeps them (none for a new app)."""
+        holder = parent_of(app.id)
+
+        def put(group: Group) -> Group:
+            apps = dict(group.apps)
+            apps[app.id] = app
+            deps = dict(group.app_dependencies)
+            if dependencies is not None:
+                deps[app.id] = frozenset(resolve_path(app.id, p) for p in dependencies)
+            return replace(group, apps=apps, app_dependencies=deps)
+
+        return self._update(holder, put)
+
+    def remove_app(self, path: str) -> Group:
+        """The tree without the app at ``path`` (unchanged if there is none). Its group stays, as in Marathon."""
+        target = AppId(resolve_path(self.id, path))
+
+        def drop(group: Group) -> Group:
+            if target not in group.apps:
+                return group
+            apps = {k: v for k, v in group.apps.items() if k != target}
+            deps = {k: v for k, v in group.app_dependencies.items() if k != target}
+            return replace(group, apps=apps, app_dependencies=deps)
+
+        return self._update(parent_of(target), drop, create=False)
+
+    def put_group(self, group: Group) -> Group:
+        """The tree with the subtree at ``group.id`` replaced by ``group`` (parents created as needed)."""
+        if group.id == self.id:
+            return group
+        holder = parent_of(group.id)
+
+        def put(parent: Group) -> Group:
+            groups = dict(parent.groups)
+            groups[group.id] = group
+            return replace(parent, groups=groups)
+
+        return self._update(holder, put)
+
+    def remove_group(self, path: str) -> Group:
+        """The tree without the subtree at ``path``: every app in it goes (one deployment stops them all).
+
+        Removing this tree's own root leaves it empty (``DELETE /v2/groups/``)."""
+        target = group_id(resolve_path(self.id, path))
+        if target == self.id:
+            return Group(self.id, version=self.version)
+
+        def drop(parent: Group) -> Group:
+            return replace(parent, groups={k: v for k, v in parent.groups.items() if k != target})
+
+        return self._update(parent_of(target), drop, create=False)
+
+    def with_dependencies(self, path: str, dependencies: Iterable[str]) -> Group:
+        """The tree with the group at ``path`` (created if missing) depending on ``dependencies`` (relative
+        paths resolve against that group)."""
+        target = group_id(resolve_path(self.id, path))
+        paths = frozenset(resolve_path(target, p) for p in dependencies)
+        return self._update(target, lambda g: replace(g, dependencies=paths))
+
+    def scale_by(self, factor: float, path: str | None = None) -> Group:
+        """Every app in the subtree at ``path`` (default: this one) with ``ceil(instances * factor)`` instances.
+
+        Marathon's ``scaleBy``; the ceiling forgives float noise (``10 * 0.7`` is 7, not 8)."""
+        if factor < 0:
+            raise InvalidSpec(f"scaleBy must be >= 0, got {factor}")
+
+        def scaled(app: AppSpec) -> AppSpec:
+            return replace(app, instances=math.ceil(app.instances * factor - _EPSILON))
+
+        def scale(group: Group) -> Group:
+            return replace(
+                group,
+                apps={k: scaled(a) for k, a in group.apps.items()},
+                groups={k: scale(g) for k, g in group.groups.items()},
+            )
+
+        return self._update(group_id(resolve_path(self.id, path or self.id)), scale, create=False)
+
+
+def _within(path: str, ancestor: str) -> bool:
+    return ancestor == "/" or path == ancestor or path.startswith(ancestor + "/")
+
