@@ -30,12 +30,16 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from mesospaas.deploy import assign_versions, conflicts, plan, progress, revert
+from mesospaas.errors import CoreError
 from mesospaas.launch.backoff import Backoff, after_failure, after_stable_run, current, is_launch_failure
 from mesospaas.launch.offer_interest import OfferInterestState, decide_offer_interest
 from mesospaas.launch.queue import launch_queue
 from mesospaas.model import AppId, AppSpec, Condition, Instance, InstanceId, Snapshot, launched, \
     parse_task_id, random_instance_ids, with_task_status
-from mesospaas.model.ids import TaskId
+from mesospaas.model.deployment import DeploymentId, DeploymentPlan, DeploymentStep, random_deployment_ids
+from mesospaas.model.group import ROOT, DependencyCycle, Group
+from mesospaas.model.ids import AppVersion, TaskId
 from mesospaas.placement import AppDiagnostics, Profile, default_profile, place
 from mesospaas.reconcile.reconcile_app import apply_result, reconcile_app
 from scheduler.codecs import CodecError, decode, encode
@@ -48,7 +52,7 @@ from scheduler.store import Change, Delete, Put, Store
 
 log = logging.getLogger(__name__)
 
-APPS, INSTANCES, BACKOFFS, FRAMEWORK = "apps", "instances", "backoffs", "framework"
+INSTANCES, BACKOFFS, FRAMEWORK, GROUPS, DEPLOYMENTS = "instances", "backoffs", "framework", "groups", "deployments"
 STAGING = frozenset({Condition.PROVISIONED, Condition.STAGING, Condition.STARTING})
 MAX_STATUS_BATCH = 2000
 TERMINAL_STATES = frozenset({"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_ERROR", "TASK_DROPPED",
@@ -65,6 +69,26 @@ class RuntimeSettings:
     decline_refuse_seconds: float = 120.0
     max_launches_per_round: int = 5000
     seed: int | None = None
+
+
+class DeploymentRejected(ValueError):
+    """The change cannot become a deployment (e.g. a dependency cycle); the message says why."""
+
+
+class DeploymentConflict(Exception):
+    """The change touches apps a running deployment is changing; ``force`` overrides."""
+
+    def __init__(self, deployments: list[DeploymentId]) -> None:
+        super().__init__(f"locked by deployments {', '.join(deployments)}")
+        self.deployments = deployments
+
+
+@dataclass(frozen=True)
+class RunningDeployment:
+    """A deployment in progress, as persisted: its plan and the index of its current step."""
+
+    plan: DeploymentPlan
+    step_index: int = 0
 
 
 class _Command:
@@ -87,7 +111,10 @@ class RuntimeStats:
 
 @dataclass
 class _State:
+    root: Group = field(default_factory=lambda: Group(ROOT))
     apps: dict[AppId, AppSpec] = field(default_factory=dict)
+    """The apps of ``root`` (the target of every deployment), by id."""
+    deployments: dict[DeploymentId, RunningDeployment] = field(default_factory=dict)
     instances: dict[InstanceId, Instance] = field(default_factory=dict)
     backoffs: dict[AppId, Backoff] = field(default_factory=dict)
     framework_id: str | None = None
@@ -107,6 +134,8 @@ class SchedulerRuntime:
         log.info("placement random seed %d", seed)
         self.rng = random.Random(seed)
         self.new_ids = random_instance_ids(self.rng)
+        self.new_deployment_ids = random_deployment_ids(self.rng)
+        self.plan_json: Callable[[DeploymentPlan], dict[str, Any]] = _light_plan_json
         self.state = _State()
         self.diagnostics: dict[AppId, AppDiagnostics] = {}
         self.stats = RuntimeStats()
@@ -153,9 +182,13 @@ class SchedulerRuntime:
     async def _load(self) -> None:
         def read() -> _State:
             state = _State()
-            for key, raw in self.store.load(APPS).items():
-                app = decode(AppSpec, raw)
-                state.apps[app.id] = app
+            raw_root = self.store.get(GROUPS, "root")
+            if raw_root is not None:
+                state.root = decode(Group, raw_root)
+                state.apps = dict(state.root.all_apps())
+            for key, raw in self.store.load(DEPLOYMENTS).items():
+                running = decode(RunningDeployment, raw)
+                state.deployments[running.plan.id] = running
             for key, raw in self.store.load(INSTANCES).items():
                 instance = decode(Instance, raw)
                 state.instances[instance.id] = instance
@@ -169,8 +202,8 @@ class SchedulerRuntime:
             self.state = await asyncio.to_thread(read)
         except CodecError as exc:
             raise RuntimeError(f"the store holds data this version cannot read: {exc}") from exc
-        log.info("loaded %d apps, %d instances, framework id %s", len(self.state.apps),
-                 len(self.state.instances), self.state.framework_id)
+        log.info("loaded %d apps, %d instances, %d deployments, framework id %s", len(self.state.apps),
+                 len(self.state.instances), len(self.state.deployments), self.state.framework_id)
 
     async def _ticker(self) -> None:
         while True:
@@ -237,27 +270,129 @@ class SchedulerRuntime:
         return Put(INSTANCES, instance.id, encode(instance))
 
     # -- app commands ---------------------------------------------------------------------------------
-    async def put_app(self, app: AppSpec) -> None:
-        async def run() -> None:
-            await self._commit([Put(APPS, app.id, encode(app))])
-            self.state.apps[app.id] = app
-            await self._reconcile_apps([app.id])
-            await self._decide_offer_interest()
-        await self.submit(run)
+    async def put_app(self, app: AppSpec, *, force: bool = True) -> DeploymentPlan:
+        """Creates or replaces one app (a deployment)."""
+        return await self.deploy(lambda root: root.update_app(app), force=force)
 
-    async def delete_app(self, app_id: AppId) -> bool:
-        async def run() -> bool:
-            if app_id not in self.state.apps:
-                return False
-            await self._commit([Delete(APPS, app_id), Delete(BACKOFFS, app_id)])
-            del self.state.apps[app_id]
-            self.state.backoffs.pop(app_id, None)
-            self.diagnostics.pop(app_id, None)
-            await self._reconcile_apps([app_id])
-            await self._decide_offer_interest()
-            return True
-        result: bool = await self.submit(run)
+    async def delete_app(self, app_id: AppId, *, force: bool = True) -> bool:
+        """Removes one app (a deployment stops it). False if there is no such app."""
+        async def exists() -> bool:
+            return app_id in self.state.apps
+        if not await self.submit(exists):
+            return False
+        await self.deploy(lambda root: root.remove_app(app_id), force=force)
+        return True
+
+    async def deploy(self, edit: Callable[[Group], Group], *, force: bool = False, dry_run: bool = False,
+                     restart: Iterable[AppId] = ()) -> DeploymentPlan:
+        """Applies ``edit`` to the root group as one deployment.
+
+        Raises ``DeploymentRejected`` (invalid change, dependency cycle) or ``DeploymentConflict`` (apps locked
+        by running deployments; ``force`` cancels those instead). With ``dry_run`` nothing changes."""
+        async def run() -> DeploymentPlan:
+            now = self.clock()
+            original = self.state.root
+            try:
+                target = assign_versions(original, edit(original), now, restart=tuple(restart))
+            except CoreError as exc:
+                raise DeploymentRejected(str(exc)) from exc
+            result = plan(original, target, now, self.new_deployment_ids)
+            if isinstance(result, DependencyCycle):
+                raise DeploymentRejected(result.message)
+            if dry_run:
+                return result
+            return await self._start_deployment(result, force, now)
+        deployment: DeploymentPlan = await self.submit(run)
+        return deployment
+
+    async def cancel_deployment(self, deployment_id: DeploymentId, *, rollback: bool) -> DeploymentPlan | None:
+        """Stops a deployment; with ``rollback`` starts the deployment back to its original state.
+
+        Raises KeyError for an unknown id."""
+        async def run() -> DeploymentPlan | None:
+            running = self.state.deployments[deployment_id]
+            now = self.clock()
+            await self._commit([Delete(DEPLOYMENTS, deployment_id)])
+            del self.state.deployments[deployment_id]
+            self.events.publish("deployment_failed", now, id=deployment_id, plan=self.plan_json(running.plan),
+                                reason="canceled")
+            if not rollback:
+                await self._reconcile_apps(running.plan.affected_apps)
+                return None
+            back = revert(running.plan, self.state.root, now, self.new_deployment_ids)
+            if isinstance(back, DependencyCycle):
+                raise DeploymentRejected(back.message)
+            return await self._start_deployment(back, True, now)
+        result: DeploymentPlan | None = await self.submit(run)
         return result
+
+    async def _start_deployment(self, deployment: DeploymentPlan, force: bool, now: float) -> DeploymentPlan:
+        locked = conflicts(deployment, [d.plan for d in self.state.deployments.values()])
+        if locked and not force:
+            raise DeploymentConflict(locked)
+        changes: list[Change] = [Put(GROUPS, "root", encode(deployment.target))]
+        changes += [Delete(DEPLOYMENTS, d) for d in locked]
+        if not deployment.is_empty:
+            changes.append(Put(DEPLOYMENTS, deployment.id, encode(RunningDeployment(deployment))))
+        await self._commit(changes)  # the intent is persisted before anything acts on it
+        for d in locked:
+            cancelled = self.state.deployments.pop(d)
+            self.events.publish("deployment_failed", now, id=d, plan=self.plan_json(cancelled.plan),
+                                reason="overridden by a forced deployment")
+        self.state.root = deployment.target
+        self.state.apps = dict(deployment.target.all_apps())
+        for removed in deployment.original.all_apps().keys() - self.state.apps.keys():
+            self.state.backoffs.pop(removed, None)
+            self.diagnostics.pop(removed, None)
+        if not deployment.is_empty:
+            self.state.deployments[deployment.id] = RunningDeployment(deployment)
+            self.events.publish("deployment_info", now, plan=self.plan_json(deployment),
+                                currentStep=_step_json(deployment, 0))
+        await self._advance_deployments()
+        await self._reconcile_apps(deployment.affected_apps | set(self.state.apps))
+        await self._decide_offer_interest()
+        return deployment
+
+    async def _advance_deployments(self) -> None:
+        """Moves each running deployment on as far as its instances allow; finishes the done ones."""
+        now = self.clock()
+        for deployment_id, running in list(self.state.deployments.items()):
+            state = progress(running.plan, running.step_index, self._instances_by_app(running.plan.affected_apps))
+            if state.step_index == running.step_index and not state.finished:
+                continue
+            if state.finished:
+                await self._commit([Delete(DEPLOYMENTS, deployment_id)])
+                del self.state.deployments[deployment_id]
+            else:
+                advanced = RunningDeployment(running.plan, state.step_index)
+                await self._commit([Put(DEPLOYMENTS, deployment_id, encode(advanced))])
+                self.state.deployments[deployment_id] = advanced
+            for step in state.completed_steps:
+                self.events.publish("deployment_step_success", now, plan=self.plan_json(running.plan),
+                                    currentStep=_step_json(running.plan, step))
+            if state.finished:
+                log.info("deployment %s finished", deployment_id)
+                self.events.publish("deployment_success", now, id=deployment_id, plan=self.plan_json(running.plan))
+                for app_id in running.plan.original.all_apps().keys() - self.state.apps.keys():
+                    self.events.publish("app_terminated_event", now, appId=app_id)
+
+    def _instances_by_app(self, app_ids: Iterable[AppId]) -> dict[AppId, tuple[Instance, ...]]:
+        wanted = set(app_ids)
+        grouped: dict[AppId, list[Instance]] = {a: [] for a in wanted}
+        for instance in self.state.instances.values():
+            if instance.app_id in wanted:
+                grouped[instance.app_id].append(instance)
+        return {a: tuple(v) for a, v in grouped.items()}
+
+    def _reconcile_inputs(self) -> dict[AppId, tuple[AppSpec | None, DeploymentStep | None]]:
+        """What the reconciler works towards per app: the root's app, unless a deployment says otherwise."""
+        inputs: dict[AppId, tuple[AppSpec | None, DeploymentStep | None]] = {
+            app_id: (app, None) for app_id, app in self.state.apps.items()}
+        for running in self.state.deployments.values():
+            state = progress(running.plan, running.step_index, self._instances_by_app(running.plan.affected_apps))
+            for app_id, given in state.inputs.items():
+                inputs[app_id] = (given.app, given.deployment)
+        return inputs
 
     def instances_of(self, app_id: AppId) -> list[Instance]:
         return [i for i in self.state.instances.values() if i.app_id == app_id]
@@ -429,6 +564,8 @@ class SchedulerRuntime:
         await self._acknowledge(acks)
         apps = {i.app_id for i in updated.values()}
         if apps:
+            if self.state.deployments:
+                await self._advance_deployments()
             await self._reconcile_apps(apps)
             await self._decide_offer_interest()
 
@@ -441,7 +578,16 @@ class SchedulerRuntime:
 
     # -- reconciliation -------------------------------------------------------------------------------
     def _snapshot(self, now: float) -> Snapshot:
-        return Snapshot.of(self.state.apps.values(), self.state.instances.values(), now)
+        specs = {a: spec for a, (spec, _) in self._reconcile_inputs().items() if spec is not None}
+        versions: dict[tuple[AppId, AppVersion], AppSpec] = {}
+        for running in self.state.deployments.values():
+            for root in (running.plan.original, running.plan.target):
+                for app in root.all_apps().values():
+                    versions[(app.id, app.version)] = app
+        for app in self.state.apps.values():
+            versions.pop((app.id, app.version), None)
+        base = Snapshot.of(specs.values(), self.state.instances.values(), now)
+        return Snapshot(apps=base.apps, instances=base.instances, now=now, app_versions=versions)
 
     async def _reconcile_apps(self, app_ids: Iterable[AppId]) -> None:
         now = self.clock()
@@ -453,11 +599,12 @@ class SchedulerRuntime:
         changes: list[Change] = []
         kills: list[Instance] = []
         results = []
+        inputs = self._reconcile_inputs()
         for app_id in wanted:
-            app = self.state.apps.get(app_id)
+            app, step = inputs.get(app_id, (None, None))
             instances = by_app.get(app_id, [])
             result = reconcile_app(app, instances, now, new_ids=self.new_ids,
-                                   backoff=self.state.backoffs.get(app_id))
+                                   backoff=self.state.backoffs.get(app_id), deployment=step)
             if not result.changes_nothing:
                 after = {i.id: i for i in apply_result(instances, result)}
                 before = {i.id: i for i in instances}
@@ -511,6 +658,7 @@ class SchedulerRuntime:
 
     async def _tick(self) -> None:
         now = self.clock()
+        await self._advance_deployments()
         app_ids = set(self.state.apps) | {i.app_id for i in self.state.instances.values()}
         await self._reconcile_apps(app_ids)
         # Tasks stuck in staging are killed; their terminal update then gets them replaced.
@@ -546,7 +694,19 @@ class SchedulerRuntime:
 
 def _expected(exc: BaseException) -> bool:
     """Errors an app command reports to its caller without stopping the runtime."""
-    return isinstance(exc, (ValueError, KeyError, LookupError))
+    return isinstance(exc, (ValueError, KeyError, LookupError, DeploymentConflict))
+
+
+def _step_json(deployment: DeploymentPlan, index: int) -> dict[str, Any]:
+    if not 0 <= index < len(deployment.steps):
+        return {"actions": []}
+    return {"actions": [{"action": a.name, "app": a.app} for a in deployment.steps[index].actions]}
+
+
+def _light_plan_json(deployment: DeploymentPlan) -> dict[str, Any]:
+    """The light plan format; the API layer installs the full one (with ``original`` and ``target``)."""
+    return {"id": deployment.id, "version": deployment.version,
+            "steps": [_step_json(deployment, i) for i in range(len(deployment.steps))]}
 
 
 __all__ = ["RuntimeSettings", "SchedulerRuntime", "replace"]
