@@ -86,7 +86,8 @@ async def test_cancel_with_rollback_returns_to_the_original(scheduler: RuntimeHa
     assert stuck.id in runtime.state.deployments
     back = await runtime.cancel_deployment(stuck.id, rollback=True)
     assert back is not None and stuck.id not in runtime.state.deployments
-    await eventually(lambda: not runtime.state.deployments and len(running(runtime, "/rb")) == 1)
+    await eventually(lambda: not runtime.state.deployments and len(running(runtime, "/rb")) == 1
+                     and len(runtime.instances_of(AppId("/rb"))) == 1)
     restored = runtime.state.apps[AppId("/rb")]
     assert restored.instances == 1 and restored.constraints == () and restored.version != original_version
     assert all(i.condition is Condition.RUNNING for i in runtime.instances_of(AppId("/rb")))
