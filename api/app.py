@@ -19,8 +19,11 @@ from typing import Any
 
 from aiohttp import web
 
+from api import routes_apps
+from api.errors import ApiError, Locked, Unprocessable
+from api.platform import Platform
+from mesospaas.errors import DeploymentConflict, DeploymentRejected
 from scheduler.events import EventBus, iso_timestamp
-from scheduler.runtime import SchedulerRuntime
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +50,6 @@ class ApiConfig:
         return f"{self.hostname}:{self.http_port}"
 
 
-RUNTIME = web.AppKey("runtime", SchedulerRuntime)
 EVENTS = web.AppKey("events", EventBus)
 CONFIG = web.AppKey("config", ApiConfig)
 
@@ -69,6 +71,13 @@ async def marathon_conventions(request: web.Request, handler: Handler) -> web.St
     config = request.app[CONFIG]
     try:
         response = await handler(request)
+    except ApiError as exc:
+        response = json_response(exc.body(), status=exc.status)
+    except DeploymentConflict as exc:
+        locked = Locked(exc.deployments)
+        response = json_response(locked.body(), status=locked.status)
+    except DeploymentRejected as exc:
+        response = json_response(Unprocessable(str(exc)).body(), status=422)
     except web.HTTPRequestEntityTooLarge:
         response = error_response(413, f"Request body too large (limit {MAX_BODY_BYTES} bytes)")
     except web.HTTPMethodNotAllowed as exc:
@@ -101,10 +110,10 @@ async def ping(request: web.Request) -> web.Response:
 
 async def info(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
-    runtime = request.app[RUNTIME]
+    platform = routes_apps.platform_of(request)
     return json_response({
         "name": "mesospaas", "version": VERSION, "buildref": "unknown", "elected": True,
-        "leader": config.leader, "frameworkId": runtime.state.framework_id,
+        "leader": config.leader, "frameworkId": platform.state.framework_id,
         "marathon_config": {"master": config.master, "framework_name": config.framework_name, "ha": False,
                             "hostname": config.hostname, "mesos_role": config.mesos_role,
                             "mesos_user": config.mesos_user, "task_launch_timeout": config.task_launch_timeout_ms,
@@ -146,13 +155,18 @@ def _frame(event: dict[str, Any]) -> bytes:
     return (f"event: {event['eventType']}\r\ndata: {json.dumps(event, separators=(',', ':'))}\r\n\r\n").encode()
 
 
-ROUTE_MODULES: list[Callable[[web.Application], None]] = []
+ROUTE_MODULES: list[Callable[[web.Application], None]] = [routes_apps.register]
 
 
-def build_api_app(runtime: SchedulerRuntime, bus: EventBus, config: ApiConfig) -> web.Application:
+def build_api_app(platform: Platform, bus: EventBus, config: ApiConfig) -> web.Application:
     app = web.Application(middlewares=[marathon_conventions], client_max_size=MAX_BODY_BYTES)
-    app[RUNTIME] = runtime
+    app[routes_apps.PLATFORM] = platform
     app[EVENTS] = bus
+
+    def api_post_event(request: web.Request, definition: Any) -> None:
+        bus.publish("api_post_event", clientIp=request.remote or "", uri=request.path,
+                    appDefinition=definition.definition)
+    app[routes_apps.EVENTS_PUBLISH] = api_post_event
     app[CONFIG] = config
     app.router.add_get("/ping", ping)
     app.router.add_get("/v2/info", info)

@@ -30,3 +30,15 @@ class UnknownApp(CoreError, LookupError):
 
 class InvalidPlacementInput(CoreError, ValueError):
     """``place()`` was given an instance that is not launchable (goal not running, or it has a live task)."""
+
+
+class DeploymentRejected(CoreError, ValueError):
+    """A change cannot become a deployment (e.g. a dependency cycle); the message says why."""
+
+
+class DeploymentConflict(CoreError):
+    """A change touches apps that running deployments are changing; ``force`` overrides."""
+
+    def __init__(self, deployments: list[str]) -> None:
+        super().__init__(f"locked by deployments {', '.join(deployments)}")
+        self.deployments = deployments

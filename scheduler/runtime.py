@@ -23,6 +23,7 @@ not persisted would lose data. Mesos call failures are logged; level-triggered r
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import time
@@ -31,11 +32,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mesospaas.deploy import assign_versions, conflicts, plan, progress, revert
-from mesospaas.errors import CoreError
+from mesospaas.errors import CoreError, DeploymentConflict, DeploymentRejected
 from mesospaas.launch.backoff import Backoff, after_failure, after_stable_run, current, is_launch_failure
 from mesospaas.launch.offer_interest import OfferInterestState, decide_offer_interest
 from mesospaas.launch.queue import launch_queue
-from mesospaas.model import AppId, AppSpec, Condition, Instance, InstanceId, Snapshot, launched, \
+from mesospaas.model import AppId, AppSpec, Condition, Goal, Instance, InstanceId, Snapshot, launched, \
     parse_task_id, random_instance_ids, with_task_status
 from mesospaas.model.deployment import DeploymentId, DeploymentPlan, DeploymentStep, random_deployment_ids
 from mesospaas.model.group import ROOT, DependencyCycle, Group
@@ -53,6 +54,8 @@ from scheduler.store import Change, Delete, Put, Store
 log = logging.getLogger(__name__)
 
 INSTANCES, BACKOFFS, FRAMEWORK, GROUPS, DEPLOYMENTS = "instances", "backoffs", "framework", "groups", "deployments"
+DEFINITIONS = "app_definitions"
+MAX_STORED_VERSIONS = 25
 STAGING = frozenset({Condition.PROVISIONED, Condition.STAGING, Condition.STARTING})
 MAX_STATUS_BATCH = 2000
 TERMINAL_STATES = frozenset({"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_ERROR", "TASK_DROPPED",
@@ -69,18 +72,6 @@ class RuntimeSettings:
     decline_refuse_seconds: float = 120.0
     max_launches_per_round: int = 5000
     seed: int | None = None
-
-
-class DeploymentRejected(ValueError):
-    """The change cannot become a deployment (e.g. a dependency cycle); the message says why."""
-
-
-class DeploymentConflict(Exception):
-    """The change touches apps a running deployment is changing; ``force`` overrides."""
-
-    def __init__(self, deployments: list[DeploymentId]) -> None:
-        super().__init__(f"locked by deployments {', '.join(deployments)}")
-        self.deployments = deployments
 
 
 @dataclass(frozen=True)
@@ -115,6 +106,8 @@ class _State:
     apps: dict[AppId, AppSpec] = field(default_factory=dict)
     """The apps of ``root`` (the target of every deployment), by id."""
     deployments: dict[DeploymentId, RunningDeployment] = field(default_factory=dict)
+    definitions: dict[AppId, dict[AppVersion, bytes]] = field(default_factory=dict)
+    """Each app's definitions as the API received them (opaque JSON bytes), by version, newest last."""
     instances: dict[InstanceId, Instance] = field(default_factory=dict)
     backoffs: dict[AppId, Backoff] = field(default_factory=dict)
     framework_id: str | None = None
@@ -186,6 +179,9 @@ class SchedulerRuntime:
             if raw_root is not None:
                 state.root = decode(Group, raw_root)
                 state.apps = dict(state.root.all_apps())
+            for key, raw in sorted(self.store.load(DEFINITIONS).items()):
+                app_id, _, version = key.rpartition("@")
+                state.definitions.setdefault(AppId(app_id), {})[AppVersion(version)] = raw
             for key, raw in self.store.load(DEPLOYMENTS).items():
                 running = decode(RunningDeployment, raw)
                 state.deployments[running.plan.id] = running
@@ -211,10 +207,11 @@ class SchedulerRuntime:
             self._events.put_nowait(_Command(self._tick))
 
     async def _run(self) -> None:
-        ahead: MesosEvent | _Command | None = None  # an item taken from the queue while batching
+        nothing = object()
+        ahead: object = nothing  # an item taken from the queue while batching (it may be the stop marker None)
         while True:
-            if ahead is not None:
-                item, ahead = ahead, None
+            if ahead is not nothing:
+                item, ahead = ahead, nothing
             else:
                 item = await self._events.get()
             if item is None:
@@ -284,7 +281,7 @@ class SchedulerRuntime:
         return True
 
     async def deploy(self, edit: Callable[[Group], Group], *, force: bool = False, dry_run: bool = False,
-                     restart: Iterable[AppId] = ()) -> DeploymentPlan:
+                     restart: Iterable[AppId] = (), definitions: dict[AppId, bytes] | None = None) -> DeploymentPlan:
         """Applies ``edit`` to the root group as one deployment.
 
         Raises ``DeploymentRejected`` (invalid change, dependency cycle) or ``DeploymentConflict`` (apps locked
@@ -301,7 +298,7 @@ class SchedulerRuntime:
                 raise DeploymentRejected(result.message)
             if dry_run:
                 return result
-            return await self._start_deployment(result, force, now)
+            return await self._start_deployment(result, force, now, definitions or {})
         deployment: DeploymentPlan = await self.submit(run)
         return deployment
 
@@ -326,11 +323,13 @@ class SchedulerRuntime:
         result: DeploymentPlan | None = await self.submit(run)
         return result
 
-    async def _start_deployment(self, deployment: DeploymentPlan, force: bool, now: float) -> DeploymentPlan:
+    async def _start_deployment(self, deployment: DeploymentPlan, force: bool, now: float,
+                                definitions: dict[AppId, bytes] | None = None) -> DeploymentPlan:
         locked = conflicts(deployment, [d.plan for d in self.state.deployments.values()])
         if locked and not force:
             raise DeploymentConflict(locked)
         changes: list[Change] = [Put(GROUPS, "root", encode(deployment.target))]
+        kept = self._definition_changes(deployment, definitions or {}, changes)
         changes += [Delete(DEPLOYMENTS, d) for d in locked]
         if not deployment.is_empty:
             changes.append(Put(DEPLOYMENTS, deployment.id, encode(RunningDeployment(deployment))))
@@ -341,6 +340,7 @@ class SchedulerRuntime:
                                 reason="overridden by a forced deployment")
         self.state.root = deployment.target
         self.state.apps = dict(deployment.target.all_apps())
+        self.state.definitions = kept
         for removed in deployment.original.all_apps().keys() - self.state.apps.keys():
             self.state.backoffs.pop(removed, None)
             self.diagnostics.pop(removed, None)
@@ -352,6 +352,110 @@ class SchedulerRuntime:
         await self._reconcile_apps(deployment.affected_apps | set(self.state.apps))
         await self._decide_offer_interest()
         return deployment
+
+    def _definition_changes(self, deployment: DeploymentPlan, given: dict[AppId, bytes],
+                            changes: list[Change]) -> dict[AppId, dict[AppVersion, bytes]]:
+        """Stores the definitions of changed apps under their new versions (bounded history); drops removed apps'."""
+        kept = {app_id: dict(versions) for app_id, versions in self.state.definitions.items()}
+        target = deployment.target.all_apps()
+        for app_id in list(kept):
+            if app_id not in target:
+                for version in kept.pop(app_id):
+                    changes.append(Delete(DEFINITIONS, f"{app_id}@{version}"))
+        for app_id, raw in given.items():
+            app = target.get(app_id)
+            if app is None:
+                continue
+            versions = kept.setdefault(app_id, {})
+            versions[app.version] = raw
+            changes.append(Put(DEFINITIONS, f"{app_id}@{app.version}", raw))
+            for old in sorted(versions)[:-MAX_STORED_VERSIONS]:
+                del versions[old]
+                changes.append(Delete(DEFINITIONS, f"{app_id}@{old}"))
+        return kept
+
+    def app_definition(self, app_id: AppId, version: AppVersion | None = None) -> bytes | None:
+        """The definition of ``app_id`` at ``version`` (default: its current version), as the API stored it."""
+        app = self.state.apps.get(app_id)
+        versions = self.state.definitions.get(app_id, {})
+        if version is None:
+            if app is None:
+                return None
+            return versions.get(app.version)
+        return versions.get(version)
+
+    def app_versions(self, app_id: AppId) -> list[AppVersion]:
+        return sorted(self.state.definitions.get(app_id, {}), reverse=True)
+
+    async def kill_tasks(self, task_ids: Iterable[TaskId], *, scale: bool, wipe: bool,
+                         force: bool = False) -> tuple[list[Instance], DeploymentPlan | None]:
+        """Kills tasks. ``scale``: also lowers the apps' instance counts (a deployment); ``wipe``: the
+        instances are forgotten instead of relaunched. Returns the instances whose tasks are killed."""
+        async def run() -> tuple[list[Instance], DeploymentPlan | None]:
+            now = self.clock()
+            targets: list[Instance] = []
+            for task in task_ids:
+                try:
+                    instance_id, incarnation = parse_task_id(task)
+                except ValueError:
+                    continue
+                instance = self.state.instances.get(instance_id)
+                if instance is not None and instance.incarnation == incarnation and instance.has_live_task:
+                    targets.append(instance)
+            plan_: DeploymentPlan | None = None
+            if scale or wipe:
+                changed = [replace(i, goal=Goal.DECOMMISSIONED) for i in targets]
+                await self._commit([self._put_instance(i) for i in changed])
+                for instance in changed:
+                    self.state.instances[instance.id] = instance
+            if scale and targets:
+                counts: dict[AppId, int] = {}
+                for instance in targets:
+                    counts[instance.app_id] = counts.get(instance.app_id, 0) + 1
+                root = self.state.root
+                for app_id, n in counts.items():
+                    app = root.app(app_id)
+                    if app is not None:
+                        root = root.update_app(replace(app, instances=max(0, app.instances - n)))
+                target = assign_versions(self.state.root, root, now)
+                result = plan(self.state.root, target, now, self.new_deployment_ids)
+                if isinstance(result, DependencyCycle):
+                    raise DeploymentRejected(result.message)
+                plan_ = await self._start_deployment(result, force, now, self._scaled_definitions(counts))
+            for instance in targets:
+                if instance.task_id is not None:
+                    self._kills_sent.pop(instance.task_id, None)
+                    await self._kill(instance.task_id, now)
+            return targets, plan_
+        result: tuple[list[Instance], DeploymentPlan | None] = await self.submit(run)
+        return result
+
+    def _scaled_definitions(self, counts: dict[AppId, int]) -> dict[AppId, bytes]:
+        """Current definitions with ``instances`` lowered, for a scale caused by killing tasks."""
+        out: dict[AppId, bytes] = {}
+        for app_id, n in counts.items():
+            raw = self.app_definition(app_id)
+            if raw is not None:
+                definition = json.loads(raw)
+                definition["instances"] = max(0, int(definition.get("instances", 0)) - n)
+                out[app_id] = json.dumps(definition).encode()
+        return out
+
+    async def reset_delay(self, app_id: AppId) -> bool:
+        """``DELETE /v2/queue/{id}/delay``: forget the app's launch backoff. False if nothing was delayed."""
+        async def run() -> bool:
+            if app_id not in self.state.backoffs:
+                return False
+            await self._commit([Delete(BACKOFFS, app_id)])
+            del self.state.backoffs[app_id]
+            await self._decide_offer_interest()
+            return True
+        result: bool = await self.submit(run)
+        return result
+
+    def launch_queue(self) -> Any:
+        now = self.clock()
+        return launch_queue(self._snapshot(now), self.state.backoffs, now)
 
     async def _advance_deployments(self) -> None:
         """Moves each running deployment on as far as its instances allow; finishes the done ones."""

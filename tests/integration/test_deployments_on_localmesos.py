@@ -8,7 +8,7 @@ import pytest
 
 from mesospaas.model import AppId, Condition, Goal
 from mesospaas.model.app import UpgradeStrategy
-from scheduler.runtime import DeploymentConflict, DeploymentRejected
+from mesospaas.errors import DeploymentConflict, DeploymentRejected
 
 from .conftest import RuntimeHandle, eventually, running, sleeper
 

@@ -1,0 +1,545 @@
+"""``/v2/apps``, ``/v2/tasks``, ``/v2/deployments``, ``/v2/queue``: Marathon's routes over the platform.
+
+Owns: request parsing (query flags in any case, Marathon's embed values), turning app bodies into changes of
+the root group (one deployment per call, 409 with the locking deployments unless ``force``), and the response
+shapes (AppInfo, Task, DeploymentInfo, QueueItem, DeploymentResult with ``Marathon-Deployment-Id``). Every
+rejected request changes nothing: validation happens before anything is submitted to the platform.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from typing import Any
+
+from aiohttp import web
+
+from api.errors import (BadRequest, InvalidDefinition, Locked, NotFound, app_exists, app_not_found,
+                        deployment_not_found, parse_json, task_not_found)
+from api.platform import Platform
+from api.schemas import AppDefinition, RollbackRequested, dump_app, load_app
+from mesospaas.model import AppId, Condition, Instance
+from mesospaas.model.condition import mesos_state
+from mesospaas.model.deployment import DeploymentId, DeploymentPlan
+from mesospaas.model.group import Group
+from mesospaas.model.ids import AppVersion, TaskId, parse_task_id
+
+PLATFORM = web.AppKey("platform", object)
+STAGED = frozenset({Condition.PROVISIONED, Condition.STAGING, Condition.STARTING})
+
+
+def platform_of(request: web.Request) -> Platform:
+    return request.app[PLATFORM]  # type: ignore[return-value]
+
+
+def flag(request: web.Request, name: str, default: bool = False) -> bool:
+    value = request.query.get(name)
+    if value is None:
+        return default
+    if value.lower() in ("true", "1", ""):
+        return True
+    if value.lower() in ("false", "0"):
+        return False
+    raise BadRequest(f"Query parameter '{name}' must be true or false, got '{value}'")
+
+
+def embeds(request: web.Request) -> set[str]:
+    out = set()
+    for value in request.query.getall("embed", []):
+        for item in value.split(","):
+            out.add(item.rsplit(".", 1)[-1])
+    if "failures" in out:
+        out |= {"tasks", "lastTaskFailure", "deployments"}
+    if "tasks" in out:
+        out.add("deployments")
+    return out
+
+
+def respond(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(status=status, body=json.dumps(payload, separators=(",", ":")).encode(),
+                        content_type="application/json", headers=headers)
+
+
+def deployment_result(deployment: DeploymentPlan, status: int = 200,
+                      headers: dict[str, str] | None = None) -> web.Response:
+    return respond({"deploymentId": deployment.id, "version": deployment.version}, status,
+                   {"Marathon-Deployment-Id": deployment.id, **(headers or {})})
+
+
+async def read_json(request: web.Request) -> Any:
+    return parse_json(await request.read())
+
+
+# -- rendering ------------------------------------------------------------------------------------------------
+class Renderer:
+    """Turns platform state into Marathon JSON; parsed definitions are cached by (app, version)."""
+
+    def __init__(self) -> None:
+        self._definitions: dict[tuple[AppId, AppVersion], dict[str, Any]] = {}
+
+    def definition(self, platform: Platform, app_id: AppId, version: AppVersion | None = None) -> dict[str, Any] | None:
+        spec = platform.state.apps.get(app_id)
+        wanted = version or (spec.version if spec else None)
+        if wanted is None:
+            return None
+        key = (app_id, wanted)
+        cached = self._definitions.get(key)
+        if cached is None:
+            raw = platform.app_definition(app_id, wanted)
+            if raw is None:
+                return None
+            cached = self._definitions[key] = json.loads(raw)
+            if len(self._definitions) > 20000:
+                self._definitions.clear()
+        return cached
+
+    def app(self, platform: Platform, app_id: AppId, embed: set[str],
+            instances: list[Instance] | None = None) -> dict[str, Any] | None:
+        spec = platform.state.apps.get(app_id)
+        definition = self.definition(platform, app_id)
+        if spec is None or definition is None:
+            return None
+        if instances is None:
+            instances = platform.instances_of(app_id)
+        live = [i for i in instances if i.has_live_task]
+        counts = {"tasksStaged": sum(1 for i in live if i.condition in STAGED),
+                  "tasksRunning": sum(1 for i in live if i.condition is Condition.RUNNING),
+                  "tasksHealthy": sum(1 for i in live if i.healthy is True),
+                  "tasksUnhealthy": sum(1 for i in live if i.healthy is False)}
+        deployments = [d for d, running in platform.state.deployments.items()
+                       if app_id in running.plan.affected_apps]
+        return dump_app(AppDefinition(spec, definition), version=spec.version,
+                        version_info={"lastScalingAt": spec.version,
+                                      "lastConfigChangeAt": spec.effective_config_version},
+                        counts=counts, deployments=deployments,
+                        tasks=[task_json(i, definition) for i in live] if "tasks" in embed else None)
+
+
+def iso(seconds: float | None) -> str | None:
+    if seconds is None:
+        return None
+    base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    millis = int(round((seconds % 1) * 1000)) % 1000
+    return f"{base}.{millis:03d}Z" if millis else f"{base}Z"
+
+
+def task_json(instance: Instance, definition: dict[str, Any] | None) -> dict[str, Any]:
+    agent = instance.agent
+    service_ports = [int(p.get("port", 0)) for p in (definition or {}).get("portDefinitions", [])]
+    out: dict[str, Any] = {"id": instance.task_id, "appId": instance.app_id,
+                           "host": agent.hostname if agent else "", "slaveId": agent.agent_id if agent else "",
+                           "state": mesos_state(instance.condition) if instance.condition is not Condition.SCHEDULED
+                           else "TASK_STAGING",
+                           "stagedAt": iso(instance.staged_at), "startedAt": iso(instance.started_at),
+                           "version": instance.app_version, "ports": list(instance.host_ports),
+                           "servicePorts": service_ports, "ipAddresses": [], "localVolumes": []}
+    if agent is not None and agent.zone:
+        out["zone"] = agent.zone
+    if agent is not None and agent.region:
+        out["region"] = agent.region
+    if instance.healthy is not None:
+        out["healthCheckResults"] = [{"alive": instance.healthy, "consecutiveFailures": 0 if instance.healthy else 1,
+                                      "firstSuccess": None, "lastSuccess": None, "lastFailure": None,
+                                      "lastFailureCause": None, "instanceId": instance.id}]
+    return out
+
+
+RENDERER = web.AppKey("renderer", Renderer)
+
+
+def deployment_json(platform: Platform, deployment_id: DeploymentId) -> dict[str, Any]:
+    running = platform.state.deployments[deployment_id]
+    plan = running.plan
+    steps = [{"actions": [{"action": a.name, "app": a.app} for a in step.actions]} for step in plan.steps]
+    index = min(running.step_index, len(steps) - 1) if steps else 0
+    current = [{**a, "readinessCheckResults": []} for a in steps[index]["actions"]] if steps else []
+    return {"id": plan.id, "version": plan.version, "affectedApps": sorted(plan.affected_apps), "affectedPods": [],
+            "steps": steps, "currentActions": current, "currentStep": index + 1, "totalSteps": len(steps)}
+
+
+# -- apps -----------------------------------------------------------------------------------------------------
+_LABEL = re.compile(r"^\s*([-A-Za-z0-9_.]+)\s*(?:(==|!=)\s*([-A-Za-z0-9_.]*)|\s+(in|notin)\s*\(([^)]*)\))?\s*$")
+
+
+def label_matches(selector: str, labels: dict[str, str]) -> bool:
+    for part in re.split(r",(?![^(]*\))", selector):
+        match = _LABEL.match(part)
+        if match is None:
+            raise BadRequest(f"Invalid label selector: {part}")
+        key, op, value, set_op, items = match.groups()
+        if op == "==" and labels.get(key) != value:
+            return False
+        if op == "!=" and labels.get(key) == value:
+            return False
+        if set_op:
+            values = {v.strip() for v in items.split(",")}
+            if (set_op == "in") != (labels.get(key) in values):
+                return False
+        if not op and not set_op and key not in labels:
+            return False
+    return True
+
+
+async def list_apps(request: web.Request) -> web.Response:
+    platform = platform_of(request)
+    renderer = request.app[RENDERER]
+    embed = embeds(request) | {"counts", "deployments"}
+    cmd = request.query.get("cmd", "").lower()
+    wanted = request.query.get("id", "").lower()
+    label = request.query.get("label")
+    by_app: dict[AppId, list[Instance]] = {}
+    for instance in platform.state.instances.values():
+        by_app.setdefault(instance.app_id, []).append(instance)
+    apps = []
+    for app_id in sorted(platform.state.apps):
+        spec = platform.state.apps[app_id]
+        if cmd and cmd not in (spec.cmd or "").lower():
+            continue
+        if wanted and wanted not in app_id.lower():
+            continue
+        if label and not label_matches(label, dict(spec.labels)):
+            continue
+        rendered = renderer.app(platform, app_id, embed, by_app.get(app_id, []))
+        if rendered is not None:
+            apps.append(rendered)
+    return respond({"apps": apps})
+
+
+def app_id_from(request: web.Request) -> str:
+    raw = request.match_info.get("app_id", "")
+    return "/" + raw.strip("/")
+
+
+async def get_app(request: web.Request, app_id: str) -> web.Response:
+    platform = platform_of(request)
+    renderer = request.app[RENDERER]
+    embed = embeds(request) | {"counts", "tasks", "lastTaskFailure", "deployments"}
+    if app_id.endswith("/*"):
+        prefix = app_id[:-1]
+        apps = [renderer.app(platform, a, embed) for a in sorted(platform.state.apps) if a.startswith(prefix)]
+        return respond({"*": [a for a in apps if a is not None]})
+    rendered = renderer.app(platform, AppId(app_id), embed)
+    if rendered is None:
+        raise app_not_found(app_id)
+    return respond({"app": rendered})
+
+
+def existing_definition(platform: Platform, renderer: Renderer, app_id: str) -> AppDefinition | None:
+    spec = platform.state.apps.get(AppId(app_id))
+    definition = renderer.definition(platform, AppId(app_id))
+    if spec is None or definition is None:
+        return None
+    return AppDefinition(spec, definition)
+
+
+def encoded(app: AppDefinition) -> bytes:
+    return json.dumps(app.definition, separators=(",", ":"), sort_keys=True).encode()
+
+
+async def deploy_apps(request: web.Request, apps: list[AppDefinition], *, force: bool,
+                      status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    platform = platform_of(request)
+
+    def edit(root: Group) -> Group:
+        for app in apps:
+            deps = [str(d) for d in app.definition.get("dependencies", [])]
+            root = root.update_app(app.spec, dependencies=deps)
+        return root
+    deployment = await platform.deploy(edit, force=force, definitions={a.spec.id: encoded(a) for a in apps})
+    return deployment_result(deployment, status, headers)
+
+
+async def create_app(request: web.Request) -> web.Response:
+    platform = platform_of(request)
+    body = await read_json(request)
+    app = load_app(body)
+    if app.spec.id in platform.state.apps or platform.state.root.group(app.spec.id) is not None:
+        raise app_exists(app.spec.id)
+    deployment = await platform.deploy(
+        lambda root: root.update_app(app.spec, dependencies=[str(d) for d in app.definition.get("dependencies", [])]),
+        force=flag(request, "force"), definitions={app.spec.id: encoded(app)})
+    renderer = request.app[RENDERER]
+    rendered = renderer.app(platform, app.spec.id, {"counts", "deployments"}) or dump_app(app)
+    request.app[EVENTS_PUBLISH](request, app)
+    return respond(rendered, 201, {"Location": f"/v2/apps{app.spec.id}", "Marathon-Deployment-Id": deployment.id})
+
+
+async def put_app(request: web.Request, app_id: str, *, patch: bool) -> web.Response:
+    platform = platform_of(request)
+    renderer = request.app[RENDERER]
+    body = await read_json(request)
+    existing = existing_definition(platform, renderer, app_id)
+    if patch and existing is None:
+        raise app_not_found(app_id)
+    partial = patch or flag(request, "partialUpdate", True)
+    try:
+        app = load_app(body, partial=partial and existing is not None, existing=existing, app_id=app_id)
+    except RollbackRequested as rollback:
+        return await rollback_app(request, app_id, rollback.args[0])
+    created = existing is None
+    request.app[EVENTS_PUBLISH](request, app)
+    return await deploy_apps(request, [app], force=flag(request, "force"), status=201 if created else 200,
+                             headers={"Location": f"/v2/apps{app.spec.id}"} if created else None)
+
+
+async def rollback_app(request: web.Request, app_id: str, version: str) -> web.Response:
+    platform = platform_of(request)
+    raw = platform.app_definition(AppId(app_id), AppVersion(version))
+    if raw is None:
+        raise NotFound(f"App '{app_id}' does not exist in version {version}")
+    app = load_app(json.loads(raw))
+    return await deploy_apps(request, [app], force=flag(request, "force"))
+
+
+async def put_apps(request: web.Request) -> web.Response:
+    platform = platform_of(request)
+    renderer = request.app[RENDERER]
+    body = await read_json(request)
+    if not isinstance(body, list):
+        raise BadRequest("Expected a JSON array of apps")
+    patch = request.method == "PATCH"
+    partial = patch or flag(request, "partialUpdate", True)
+    apps = []
+    for index, item in enumerate(body):
+        raw_id = item.get("id") if isinstance(item, dict) else None
+        existing = existing_definition(platform, renderer, "/" + str(raw_id).strip("/")) if raw_id else None
+        if patch and existing is None:
+            raise app_not_found(str(raw_id))
+        try:
+            apps.append(load_app(item, partial=partial and existing is not None, existing=existing))
+        except InvalidDefinition as error:
+            raise error.prefixed(f"/({index})") from None
+        except RollbackRequested:
+            raise BadRequest("A version rollback is only possible for a single app") from None
+    if not apps:
+        raise BadRequest("No apps given")
+    return await deploy_apps(request, apps, force=flag(request, "force"))
+
+
+async def delete_app(request: web.Request, app_id: str) -> web.Response:
+    platform = platform_of(request)
+    if AppId(app_id) not in platform.state.apps:
+        raise app_not_found(app_id)
+    deployment = await platform.deploy(lambda root: root.remove_app(app_id), force=flag(request, "force", True))
+    return deployment_result(deployment)
+
+
+async def restart_app(request: web.Request, app_id: str) -> web.Response:
+    platform = platform_of(request)
+    if AppId(app_id) not in platform.state.apps:
+        raise app_not_found(app_id)
+    deployment = await platform.deploy(lambda root: root, force=flag(request, "force"), restart=[AppId(app_id)],
+                                       definitions=_restamped(platform, request.app[RENDERER], app_id))
+    return deployment_result(deployment)
+
+
+def _restamped(platform: Platform, renderer: Renderer, app_id: str) -> dict[AppId, bytes]:
+    definition = renderer.definition(platform, AppId(app_id))
+    return {AppId(app_id): json.dumps(definition, separators=(",", ":"), sort_keys=True).encode()} if definition else {}
+
+
+# -- tasks ----------------------------------------------------------------------------------------------------
+async def app_tasks(request: web.Request, app_id: str) -> web.Response:
+    platform = platform_of(request)
+    if AppId(app_id) not in platform.state.apps:
+        raise app_not_found(app_id)
+    definition = request.app[RENDERER].definition(platform, AppId(app_id))
+    tasks = [task_json(i, definition) for i in platform.instances_of(AppId(app_id)) if i.has_live_task]
+    if "text/plain" in request.headers.get("Accept", "") and "json" not in request.headers.get("Accept", ""):
+        lines = []
+        for task in tasks:
+            endpoints = " ".join(f"{task['host']}:{p}" for p in task["ports"])
+            lines.append(f"{app_id.strip('/').replace('/', '_')}\t{' '.join(map(str, task['servicePorts']))}\t{endpoints}")
+        return web.Response(text="\n".join(lines) + ("\n" if lines else ""), content_type="text/plain")
+    return respond({"tasks": tasks})
+
+
+async def kill_app_tasks(request: web.Request, app_id: str, task_id: str | None) -> web.Response:
+    platform = platform_of(request)
+    if AppId(app_id) not in platform.state.apps:
+        raise app_not_found(app_id)
+    scale, wipe = flag(request, "scale"), flag(request, "wipe")
+    if scale and wipe:
+        raise BadRequest("You cannot use scale and wipe at the same time.")
+    live = [i for i in platform.instances_of(AppId(app_id)) if i.has_live_task and i.task_id is not None]
+    if task_id is not None:
+        live = [i for i in live if i.task_id == task_id]
+        if not live:
+            raise task_not_found(task_id)
+    host = request.query.get("host")
+    if host:
+        live = [i for i in live if i.agent is not None and i.agent.hostname == host]
+    killed, deployment = await platform.kill_tasks([TaskId(str(i.task_id)) for i in live], scale=scale, wipe=wipe,
+                                                   force=flag(request, "force"))
+    if scale and deployment is not None:
+        return deployment_result(deployment)
+    definition = request.app[RENDERER].definition(platform, AppId(app_id))
+    rendered = [task_json(i, definition) for i in killed]
+    if task_id is not None:
+        return respond({"task": rendered[0] if rendered else task_json(live[0], definition)})
+    return respond({"tasks": rendered})
+
+
+async def all_tasks(request: web.Request) -> web.Response:
+    platform = platform_of(request)
+    renderer = request.app[RENDERER]
+    wanted = {s.lower() for v in request.query.getall("status", []) + request.query.getall("status[]", [])
+              for s in v.split(",")}
+    tasks = []
+    for instance in platform.state.instances.values():
+        if not instance.has_live_task:
+            continue
+        if wanted and not ({"running"} & wanted and instance.condition is Condition.RUNNING
+                           or {"staging"} & wanted and instance.condition in STAGED):
+            continue
+        tasks.append(task_json(instance, renderer.definition(platform, instance.app_id)))
+    if "text/plain" in request.headers.get("Accept", "") and "json" not in request.headers.get("Accept", ""):
+        return web.Response(text="".join(f"{t['appId']}\t{t['host']}\t{','.join(map(str, t['ports']))}\n"
+                                         for t in tasks), content_type="text/plain")
+    return respond({"tasks": tasks})
+
+
+async def delete_tasks(request: web.Request) -> web.Response:
+    platform = platform_of(request)
+    body = await read_json(request)
+    ids = body.get("ids") if isinstance(body, dict) else None
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise BadRequest('Expected {"ids": ["task id", ...]}')
+    for task in ids:
+        try:
+            parse_task_id(task)
+        except ValueError:
+            raise BadRequest(f"Invalid task id '{task}'. [{task}] is not a valid task id") from None
+    scale, wipe = flag(request, "scale"), flag(request, "wipe")
+    if scale and wipe:
+        raise BadRequest("You cannot use scale and wipe at the same time.")
+    killed, deployment = await platform.kill_tasks([TaskId(t) for t in ids], scale=scale, wipe=wipe,
+                                                   force=flag(request, "force"))
+    if scale and deployment is not None:
+        return deployment_result(deployment)
+    renderer = request.app[RENDERER]
+    return respond({"tasks": [task_json(i, renderer.definition(platform, i.app_id)) for i in killed]})
+
+
+# -- deployments and queue ------------------------------------------------------------------------------------
+async def list_deployments(request: web.Request) -> web.Response:
+    platform = platform_of(request)
+    return respond([deployment_json(platform, d) for d in platform.state.deployments])
+
+
+async def cancel_deployment(request: web.Request) -> web.Response:
+    platform = platform_of(request)
+    deployment_id = DeploymentId(request.match_info["deployment_id"])
+    if deployment_id not in platform.state.deployments:
+        raise deployment_not_found(deployment_id)
+    force = flag(request, "force")
+    rollback = await platform.cancel_deployment(deployment_id, rollback=not force)
+    if rollback is None:
+        return web.Response(status=202)
+    return deployment_result(rollback)
+
+
+async def queue(request: web.Request) -> web.Response:
+    platform = platform_of(request)
+    renderer = request.app[RENDERER]
+    now = platform.clock()
+    items = []
+    for entry in platform.launch_queue().entries:
+        definition = renderer.definition(platform, entry.app_id)
+        spec = platform.state.apps.get(entry.app_id)
+        if definition is None or spec is None:
+            continue
+        diagnostics = platform.diagnostics.get(entry.app_id)
+        delay_left = max(0.0, (entry.delayed_until or now) - now)
+        summary: dict[str, Any] = {"processedOffersCount": diagnostics.processed_offers if diagnostics else 0,
+                                   "unusedOffersCount": (diagnostics.processed_offers - diagnostics.used_offers)
+                                   if diagnostics else 0,
+                                   "rejectSummaryLastOffers": [
+                                       {"reason": line.reason.value, "declined": line.declined,
+                                        "processed": line.processed}
+                                       for line in diagnostics.reject_summary()] if diagnostics else [],
+                                   "rejectSummaryLaunchAttempt": []}
+        items.append({"app": dump_app(AppDefinition(spec, definition), version=spec.version),
+                      "count": len(entry.instances),
+                      "delay": {"timeLeftSeconds": round(delay_left), "overdue": entry.delayed_until is None},
+                      "since": iso(min(i.since for i in entry.instances)),
+                      "processedOffersSummary": summary, "lastUnusedOffers": []})
+    return respond({"queue": items})
+
+
+async def reset_delay(request: web.Request) -> web.Response:
+    platform = platform_of(request)
+    app_id = app_id_from(request).removesuffix("/delay")
+    if not await platform.reset_delay(AppId(app_id)):
+        raise NotFound(f"Application {app_id} not found in tasks queue.")
+    return web.Response(status=204)
+
+
+# -- dispatch of /v2/apps/{id...} -----------------------------------------------------------------------------
+async def app_route(request: web.Request) -> web.Response:
+    """App ids are paths, so the suffixes (/tasks, /restart, /versions) are told apart here."""
+    path = app_id_from(request)
+    method = request.method
+    parts = path.split("/")
+    if "tasks" in parts[2:]:
+        at = len(parts) - 1 - parts[::-1].index("tasks")
+        app_id = "/".join(parts[:at]) or "/"
+        task_id = "/".join(parts[at + 1:]) or None
+        if method == "GET" and task_id is None:
+            return await app_tasks(request, app_id)
+        if method == "DELETE":
+            return await kill_app_tasks(request, app_id, task_id)
+        raise web.HTTPMethodNotAllowed(method, ["GET", "DELETE"])
+    if path.endswith("/restart"):
+        if method != "POST":
+            raise web.HTTPMethodNotAllowed(method, ["POST"])
+        return await restart_app(request, path.removesuffix("/restart"))
+    if "versions" in parts[2:]:
+        at = len(parts) - 1 - parts[::-1].index("versions")
+        app_id = "/".join(parts[:at])
+        version = "/".join(parts[at + 1:]) or None
+        platform = platform_of(request)
+        if AppId(app_id) not in platform.state.apps:
+            raise app_not_found(app_id)
+        if version is None:
+            return respond({"versions": platform.app_versions(AppId(app_id))})
+        raw = platform.app_definition(AppId(app_id), AppVersion(version))
+        if raw is None:
+            raise NotFound(f"App '{app_id}' does not exist in version {version}")
+        return respond(json.loads(raw) | {"version": version})
+    if method == "GET":
+        return await get_app(request, path)
+    if method in ("PUT", "PATCH"):
+        return await put_app(request, path, patch=method == "PATCH")
+    if method == "DELETE":
+        return await delete_app(request, path)
+    raise web.HTTPMethodNotAllowed(method, ["GET", "PUT", "PATCH", "DELETE"])
+
+
+def _no_events(request: web.Request, app: AppDefinition) -> None:
+    return None
+
+
+EVENTS_PUBLISH = web.AppKey("events_publish", object)
+
+
+def register(app: web.Application) -> None:
+    app[RENDERER] = Renderer()
+    if EVENTS_PUBLISH not in app:
+        app[EVENTS_PUBLISH] = _no_events
+    r = app.router
+    r.add_get("/v2/apps", list_apps)
+    r.add_post("/v2/apps", create_app)
+    r.add_put("/v2/apps", put_apps)
+    r.add_patch("/v2/apps", put_apps)
+    r.add_route("*", "/v2/apps/{app_id:.+}", app_route)
+    r.add_get("/v2/tasks", all_tasks)
+    r.add_post("/v2/tasks/delete", delete_tasks)
+    r.add_get("/v2/deployments", list_deployments)
+    r.add_delete("/v2/deployments/{deployment_id}", cancel_deployment)
+    r.add_get("/v2/queue", queue)
+    r.add_delete("/v2/queue/{app_id:.+}", reset_delay)
+
+
+__all__ = ["PLATFORM", "Locked", "register"]
