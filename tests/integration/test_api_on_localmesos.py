@@ -113,7 +113,8 @@ async def test_tasks_kill_with_scale_and_queue(api: TestClient) -> None:
     victim = body["tasks"][0]["id"]
     resp = await api.post("/v2/tasks/delete?scale=true", json={"ids": [victim]})
     assert resp.status == 200 and "deploymentId" in await resp.json()
-    app = await wait_for(api, "/v2/apps/killer", lambda b: b["app"]["instances"] == 1 and b["app"]["tasksRunning"] == 1)
+    app = await wait_for(api, "/v2/apps/killer", lambda b: b["app"]["instances"] == 1 and b["app"]["tasksRunning"] == 1
+                         and len(b["app"]["tasks"]) == 1)
     assert victim not in {t["id"] for t in app["app"]["tasks"]}
     resp = await api.post("/v2/tasks/delete", json={"ids": ["not a task id"]})
     assert resp.status == 400
