@@ -123,11 +123,44 @@ def task_info(launch: Launch, app: AppSpec, allocation_role: str | None) -> dict
     }
     if app.task_kill_grace_period_seconds is not None:
         info["kill_policy"] = {"grace_period": {"nanoseconds": int(app.task_kill_grace_period_seconds * 1e9)}}
+    check = mesos_health_check(app, launch.host_ports)
+    if check is not None:
+        info["health_check"] = check
     if launch.host_ports:
         info["discovery"] = {"visibility": "FRAMEWORK", "name": info["name"], "ports": {"ports": [
             {"number": port, "protocol": d.protocol, **({"name": d.name} if d.name else {})}
             for d, port in zip(app.port_definitions, launch.host_ports)]}}
     return info
+
+
+MESOS_CHECKS = {"MESOS_HTTP": ("HTTP", "http"), "MESOS_HTTPS": ("HTTP", "https"), "MESOS_TCP": ("TCP", None)}
+
+
+def mesos_health_check(app: AppSpec, host_ports: tuple[int, ...]) -> dict[str, Any] | None:
+    """The Mesos-native health check (run by the agent's executor) for the app's first MESOS_* health check.
+
+    Marathon-level checks (HTTP, HTTPS, TCP run by the scheduler) are not Mesos' business: not sent here.
+    Mesos takes one health check per task, so only the first MESOS_* one is used, as Marathon does.
+    """
+    for spec in app.health_checks:
+        kind = MESOS_CHECKS.get(spec.protocol)
+        if kind is None:
+            continue
+        index = spec.port_index or 0
+        if index >= len(host_ports):
+            return None
+        port = host_ports[index]
+        check: dict[str, Any] = {"type": kind[0], "delay_seconds": 0.0,
+                                 "interval_seconds": float(spec.interval_seconds),
+                                 "timeout_seconds": float(spec.timeout_seconds),
+                                 "consecutive_failures": int(spec.max_consecutive_failures),
+                                 "grace_period_seconds": float(spec.grace_period_seconds)}
+        if kind[0] == "HTTP":
+            check["http"] = {"scheme": kind[1], "port": port, "path": spec.path or "/"}
+        else:
+            check["tcp"] = {"port": port}
+        return check
+    return None
 
 
 @dataclass(frozen=True)

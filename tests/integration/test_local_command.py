@@ -1,0 +1,110 @@
+"""``mesospaas local`` as a newcomer runs it: POST the example app, see it RUNNING, curl it, scale it, delete it,
+stop with SIGTERM leaving no process behind, and find the app again after a restart."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hello-web.json"
+
+
+def call(method: str, url: str, body: Any = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            raw = resp.read()
+            return resp.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def until(check: Any, timeout: float = 30) -> Any:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.2)
+    raise AssertionError(f"not reached; last: {last!r}")
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+class Local:
+    def __init__(self, work_dir: Path) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen([sys.executable, "-m", "scheduler.cli", "local", "--http-port", "0",
+                                      "--agents", "2", "--work-dir", str(work_dir)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().strip()
+        assert line.startswith("mesospaas API: http://127.0.0.1:"), line
+        self.url = line.split(": ", 1)[1]
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=60)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            if self.proc.stdout:
+                self.proc.stdout.close()
+
+
+def running_tasks(local: Local) -> list[dict[str, Any]]:
+    status, body = call("GET", f"{local.url}/v2/apps/hello/web")
+    if status != 200:
+        return []
+    return [t for t in body["app"]["tasks"] if t["state"] == "TASK_RUNNING"]
+
+
+def test_newcomer_flow_and_restart(tmp_path: Path) -> None:
+    local = Local(tmp_path)
+    pids: list[int] = []
+    try:
+        status, created = call("POST", f"{local.url}/v2/apps", json.loads(EXAMPLE.read_text()))
+        assert status == 201, created
+        tasks = until(lambda: (t := running_tasks(local)) and len(t) == 2 and t)
+        assert len({t["host"] for t in tasks}) == 2  # UNIQUE hostname
+        for task in tasks:  # the app really serves on the host and port the API reports
+            with urllib.request.urlopen(f"http://{task['host']}:{task['ports'][0]}/", timeout=10) as resp:
+                assert resp.status == 200
+        healthy = until(lambda: all(t.get("healthCheckResults", [{}])[0].get("alive") for t in running_tasks(local))
+                        and running_tasks(local))
+        assert len(healthy) == 2
+        assert call("PUT", f"{local.url}/v2/apps/hello/web", {"instances": 1})[0] == 200
+        until(lambda: len(running_tasks(local)) == 1)
+        pids = [int(p) for p in subprocess.run(["pgrep", "-f", "http.server"], capture_output=True, text=True)
+                .stdout.split()]
+        assert pids
+    finally:
+        assert local.stop() == 0
+    assert not [p for p in pids if alive(p)]  # every task process is gone with it
+
+    again = Local(tmp_path)
+    try:
+        # The app came back from the work directory and its task was launched again.
+        until(lambda: len(running_tasks(again)) == 1)
+        assert call("DELETE", f"{again.url}/v2/apps/hello/web")[0] == 200
+        until(lambda: call("GET", f"{again.url}/v2/apps/hello/web")[0] == 404)
+    finally:
+        assert again.stop() == 0
