@@ -349,7 +349,7 @@ class SchedulerRuntime:
             self.events.publish("deployment_info", now, plan=self.plan_json(deployment),
                                 currentStep=_step_json(deployment, 0))
         await self._advance_deployments()
-        await self._reconcile_apps(deployment.affected_apps | set(self.state.apps))
+        await self._reconcile_apps(deployment.affected_apps)
         await self._decide_offer_interest()
         return deployment
 

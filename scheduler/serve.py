@@ -14,6 +14,10 @@ import signal
 import sys
 from pathlib import Path
 
+from aiohttp import web
+
+from api.app import ApiConfig, build_api_app
+from scheduler.events import EventBus
 from scheduler.mesos_driver import ONE_WEEK, FrameworkSettings
 from scheduler.runtime import RuntimeSettings, SchedulerRuntime
 from scheduler.store import LocalDirectoryStore, StoreError
@@ -36,6 +40,8 @@ def add_flag(parser: argparse.ArgumentParser, name: str, fallback: str | None, *
 def add_scheduler_arguments(parser: argparse.ArgumentParser, *, with_master: bool = True) -> None:
     if with_master:
         add_flag(parser, "master", "127.0.0.1:5050", help="Mesos master, host:port or zk://host:2181/mesos")
+        add_flag(parser, "http-port", "8080", type=int, help="API port (0 picks a free one)")
+        add_flag(parser, "http-address", "127.0.0.1", help="address the API binds")
     add_flag(parser, "work-dir", default_work_dir(), help="where the scheduler keeps its state")
     add_flag(parser, "framework-name", "mesospaas", help="framework name registered with Mesos")
     add_flag(parser, "mesos-user", "root", help="user tasks run as unless an app says otherwise")
@@ -76,12 +82,28 @@ async def serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     except StoreError as exc:
         print(f"mesospaas: {exc}", file=sys.stderr)
         return 1
-    runtime = SchedulerRuntime(store, runtime_settings, framework)
+    if not 0 <= args.http_port <= 65535:
+        parser.error("--http-port must be between 0 and 65535")
+    bus = EventBus()
+    runtime = SchedulerRuntime(store, runtime_settings, framework, events=bus)
+    runner: web.AppRunner | None = None
     try:
         await runtime.start()
+        config = ApiConfig(http_port=args.http_port, hostname=args.http_address, master=args.master,
+                           framework_name=framework.name, mesos_user=framework.user, mesos_role=framework.role)
+        runner = web.AppRunner(build_api_app(runtime, bus, config), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, args.http_address, args.http_port).start()
+        config.http_port = int(runner.addresses[0][1])
+        print(f"mesospaas API: http://{args.http_address}:{config.http_port}", flush=True)
         log.info("scheduler started against Mesos master %s, state in %s", args.master, args.work_dir)
         await stop.wait()
+    except OSError as exc:
+        print(f"mesospaas: cannot start: {exc}", file=sys.stderr)
+        return 1
     finally:
+        if runner is not None:
+            await runner.cleanup()
         await runtime.stop()
         store.close()
     return 0

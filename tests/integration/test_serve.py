@@ -31,7 +31,7 @@ def wait_for(check: Any, timeout: float = 20) -> Any:
 
 def start_serve(mesos: ThreadedCluster, work_dir: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "scheduler.cli", "serve", "--master", mesos.address,
-                             "--work-dir", str(work_dir), "--framework-name", "mesospaas-test"],
+                             "--work-dir", str(work_dir), "--framework-name", "mesospaas-test", "--http-port", "0"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
