@@ -18,11 +18,12 @@ from pathlib import Path
 from aiohttp import web
 
 import localmesos.cli
-from api.app import ApiConfig, build_api_app
+from api.app import ApiConfig
 from localmesos.cluster import ClusterConfig, ClusterConfigError, LocalCluster
 from scheduler.events import EventBus
 from scheduler.runtime import SchedulerRuntime
-from scheduler.serve import add_flag, add_scheduler_arguments, default_work_dir, settings_from_args
+from scheduler.serve import (add_flag, add_scheduler_arguments, configure_logging, default_work_dir,
+                             settings_from_args, start_api)
 from scheduler.store import LocalDirectoryStore, StoreError
 
 log = logging.getLogger(__name__)
@@ -76,11 +77,7 @@ async def run_local(args: argparse.Namespace, parser: argparse.ArgumentParser) -
         await runtime.start()
         config = ApiConfig(http_port=args.http_port, master=cluster.address, framework_name=framework.name,
                            mesos_user=framework.user, mesos_role=framework.role)
-        runner = web.AppRunner(build_api_app(runtime, bus, config), access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", args.http_port).start()
-        config.http_port = int(runner.addresses[0][1])
-        print(f"mesospaas API: http://127.0.0.1:{config.http_port}", flush=True)
+        runner = await start_api(runtime, bus, config, "127.0.0.1")
         log.info("Mesos master %s with %d agents; state in %s", cluster.url, len(cluster.agents), work_dir)
         await stop.wait()
         log.info("stopping mesospaas local")
@@ -98,6 +95,5 @@ async def run_local(args: argparse.Namespace, parser: argparse.ArgumentParser) -
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    logging.basicConfig(level=getattr(logging, args.log_level), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(args.log_level)
     return asyncio.run(run_local(args, parser))

@@ -55,6 +55,26 @@ def add_scheduler_arguments(parser: argparse.ArgumentParser, *, with_master: boo
     add_flag(parser, "log-level", "INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log level")
 
 
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+async def start_api(runtime: SchedulerRuntime, bus: EventBus, config: ApiConfig, address: str) -> web.AppRunner:
+    """Serves the API on ``address:config.http_port`` (0 = a free port, written back into ``config``) and
+    prints the ready line ``mesospaas API: http://ADDRESS:PORT``."""
+    runner = web.AppRunner(build_api_app(runtime, bus, config), access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, address, config.http_port).start()
+    except OSError:
+        await runner.cleanup()
+        raise
+    config.http_port = int(runner.addresses[0][1])
+    print(f"mesospaas API: http://{address}:{config.http_port}", flush=True)
+    return runner
+
+
 def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser,
                        master: str) -> tuple[RuntimeSettings, FrameworkSettings]:
     for name in ("failover_timeout", "task_launch_timeout", "decline_offer_duration", "reconciliation_interval"):
@@ -91,11 +111,7 @@ async def serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
         await runtime.start()
         config = ApiConfig(http_port=args.http_port, hostname=args.http_address, master=args.master,
                            framework_name=framework.name, mesos_user=framework.user, mesos_role=framework.role)
-        runner = web.AppRunner(build_api_app(runtime, bus, config), access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, args.http_address, args.http_port).start()
-        config.http_port = int(runner.addresses[0][1])
-        print(f"mesospaas API: http://{args.http_address}:{config.http_port}", flush=True)
+        runner = await start_api(runtime, bus, config, args.http_address)
         log.info("scheduler started against Mesos master %s, state in %s", args.master, args.work_dir)
         await stop.wait()
     except OSError as exc:
@@ -110,6 +126,5 @@ async def serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    logging.basicConfig(level=getattr(logging, args.log_level), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(args.log_level)
     return asyncio.run(serve(args, parser))

@@ -7,7 +7,7 @@ group ids (the root is allowed), plus ``parent_of``/``is_direct_child``.
 
 from __future__ import annotations
 
-from mesospaas.model.ids import app_id_problem
+from mesospaas.model.ids import app_id_problem, path_segments
 
 ROOT = "/"
 
@@ -18,16 +18,7 @@ def resolve(path: str, base: str = ROOT) -> str:
     Never fails: an invalid segment stays as typed so that its problem can be reported on the result.
     """
     joined = path if path.startswith("/") else base.rstrip("/") + "/" + path
-    parts: list[str] = []
-    for segment in joined.split("/"):
-        if segment in ("", "."):
-            continue
-        if segment == "..":
-            if parts:
-                parts.pop()
-            continue
-        parts.append(segment)
-    return "/" + "/".join(parts)
+    return "/" + "/".join(path_segments(joined))
 
 
 def app_path_problem(path: str) -> str | None:

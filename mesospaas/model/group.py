@@ -44,7 +44,7 @@ from typing import NewType, TypeVar
 
 from mesospaas.errors import InvalidId, InvalidSpec
 from mesospaas.model.app import EPOCH_VERSION, AppSpec
-from mesospaas.model.ids import AppId, AppVersion
+from mesospaas.model.ids import AppId, AppVersion, path_segments
 
 GroupId = NewType("GroupId", str)
 """Canonical absolute group path; the root is ``/``."""
@@ -55,17 +55,7 @@ _EPSILON = 1e-9
 _SEGMENT = re.compile(r"^(([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])\.)*([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])$")
 
 
-def _segments(path: str) -> list[str]:
-    parts: list[str] = []
-    for segment in path.split("/"):
-        if segment in ("", "."):
-            continue
-        if segment == "..":
-            if parts:
-                parts.pop()
-            continue
-        parts.append(segment)
-    return parts
+_segments = path_segments
 
 
 def resolve_path(base: str, path: str) -> str:

@@ -47,7 +47,8 @@ APP_CONTAINER_NAME = "_app"
 """The container name Marathon uses in task ids of apps (pods use the container's name)."""
 
 
-def _resolve(path: str) -> list[str]:
+def path_segments(path: str) -> list[str]:
+    """The segments of a path with ``.`` dropped and ``..`` applied (never above the root)."""
     parts: list[str] = []
     for segment in path.split("/"):
         if segment in ("", "."):
@@ -62,7 +63,7 @@ def _resolve(path: str) -> list[str]:
 
 def app_id_problem(path: str) -> str | None:
     """Marathon's validation message for an app path, or ``None`` when it is valid."""
-    parts = _resolve(path)
+    parts = path_segments(path)
     if not parts:
         return "Path must contain at least one path element"
     for segment in parts:
@@ -78,7 +79,7 @@ def app_id(path: str) -> AppId:
     problem = app_id_problem(path)
     if problem is not None:
         raise InvalidId(f"invalid app id {path!r}: {problem}")
-    return AppId("/" + "/".join(_resolve(path)))
+    return AppId("/" + "/".join(path_segments(path)))
 
 
 def safe_path(app: AppId) -> str:
