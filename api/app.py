@@ -19,9 +19,10 @@ from typing import Any
 
 from aiohttp import web
 
-from api import routes_apps
+from api import routes_apps, routes_docs, routes_groups
 from api.errors import ApiError, Locked, Unprocessable
 from api.platform import Platform
+from api.plans import HeavyPlans
 from mesospaas.errors import DeploymentConflict, DeploymentRejected
 from scheduler.events import EventBus, iso_timestamp
 
@@ -155,7 +156,8 @@ def _frame(event: dict[str, Any]) -> bytes:
     return (f"event: {event['eventType']}\r\ndata: {json.dumps(event, separators=(',', ':'))}\r\n\r\n").encode()
 
 
-ROUTE_MODULES: list[Callable[[web.Application], None]] = [routes_apps.register]
+ROUTE_MODULES: list[Callable[[web.Application], None]] = [routes_apps.register, routes_docs.register,
+                                                         routes_groups.register]
 
 
 def build_api_app(platform: Platform, bus: EventBus, config: ApiConfig) -> web.Application:
@@ -174,4 +176,6 @@ def build_api_app(platform: Platform, bus: EventBus, config: ApiConfig) -> web.A
     app.router.add_get("/v2/events", events)
     for register in ROUTE_MODULES:
         register(app)
+    # Deployment events carry the heavy plan (original and target roots): marathon-python requires them.
+    platform.plan_json = HeavyPlans(platform, app[routes_apps.RENDERER].definition)
     return app

@@ -690,6 +690,13 @@ class SchedulerRuntime:
                     versions[(app.id, app.version)] = app
         for app in self.state.apps.values():
             versions.pop((app.id, app.version), None)
+        # A scale-only change gives the app a new version but keeps its config: instances labelled with the
+        # version before the scale run (and are relaunched with) the current spec.
+        for instance in self.state.instances.values():
+            spec = specs.get(instance.app_id)
+            key = (instance.app_id, instance.app_version)
+            if spec is not None and instance.app_version != spec.version and key not in versions:
+                versions[key] = replace(spec, version=instance.app_version)
         base = Snapshot.of(specs.values(), self.state.instances.values(), now)
         return Snapshot(apps=base.apps, instances=base.instances, now=now, app_versions=versions)
 

@@ -29,9 +29,14 @@ from mesospaas.model.offer import Offer, Unavailability
 from mesospaas.model.resources import CPUS, DISK, GPUS, MEM, PORTS, UNRESERVED, Resource
 
 MILLI = 1000
+MAX_AMOUNT = 1e15
+"""More of a resource than any agent has: amounts beyond it (or infinite, or NaN) are clamped to it, so an
+absurd request is simply never placed (InsufficientCpus, ...) instead of overflowing."""
 
 
 def to_milli(amount: float) -> int:
+    if not amount < MAX_AMOUNT:
+        return int(MAX_AMOUNT * MILLI)
     return int(round(amount * MILLI))
 
 
