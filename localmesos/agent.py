@@ -162,8 +162,12 @@ class Agent:
             self._forward_head(stream)
 
     async def stop(self, *, kill_everything: bool = False) -> None:
-        """Stops the agent process (fault or shutdown). Checkpointed frameworks' tasks keep running."""
+        """Stops the agent process (fault or shutdown). Checkpointed frameworks' tasks keep running, unless
+        ``kill_everything`` (the cluster is going away), which also ends those of an agent already stopped."""
         if not self.running and self._runner is None:
+            if kill_everything:
+                for container in list(self.containers.values()):
+                    await self._destroy_container(container, report=False)
             return
         self.running = False
         for stream in self.streams.values():

@@ -51,6 +51,8 @@ class ThreadedCluster:
         return self.cluster.master
 
     def stop(self) -> None:
+        if self.loop.is_closed():
+            return
         try:
             self.call(self.cluster.stop(), timeout=60)
         finally:

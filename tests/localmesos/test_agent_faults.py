@@ -108,3 +108,18 @@ def test_kill_task_process_from_outside(cluster: ThreadedCluster, driver_factory
     assert wait_dead(pid)
     assert post(f"{cluster.url}/localmesos/tasks/nope/kill")[0] == 404
     assert post(f"{cluster.url}/localmesos/agents/99/stop")[0] == 404
+
+
+def test_cluster_shutdown_ends_tasks_of_a_stopped_agent(start_cluster: Callable[..., ThreadedCluster],
+                                                         driver_factory: Any) -> None:
+    cluster = fast_cluster(start_cluster)
+    sched = RecordingScheduler()
+    framework = {"user": "root", "name": "ckpt", "checkpoint": True, "failover_timeout": 60}
+    driver = driver_factory(sched, framework, on=cluster)
+    _, pid = launch_on_second_agent(sched, driver, cluster, "orphan")
+    cluster.call(cluster.cluster.stop_agent(1))
+    assert alive(pid)  # a checkpointed task outlives its agent...
+    driver.stop(failover=True)
+    driver.join()
+    cluster.stop()
+    assert wait_dead(pid)  # ...but not the cluster
