@@ -79,7 +79,7 @@ def _encode_typed(value: Any, hint: Any) -> Any:
     origin = get_origin(hint)
     if origin in (Union, types.UnionType) and value is not None and dataclasses.is_dataclass(value) \
             and _tagged(hint):
-        data = _encode_dataclass(value)
+        data = dict(_encode_dataclass(value))  # a copy: the encoded form is memoised and shared
         data[TAG] = type(value).__name__
         return data
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -97,7 +97,26 @@ def _encode_typed(value: Any, hint: Any) -> Any:
     return to_jsonable(value)
 
 
+_MEMO: dict[int, tuple[Any, dict[str, Any]]] = {}
+_MEMO_LIMIT = 200_000
+
+
 def _encode_dataclass(value: Any) -> dict[str, Any]:
+    """Frozen objects are encoded once: a new root group shares every unchanged app and subtree with the
+    previous one, so persisting it only encodes what changed. Entries hold the object, so ids stay unique."""
+    if getattr(type(value), "__dataclass_params__").frozen:
+        hit = _MEMO.get(id(value))
+        if hit is not None and hit[0] is value:
+            return hit[1]
+        encoded = _encode_fields(value)
+        if len(_MEMO) >= _MEMO_LIMIT:
+            _MEMO.clear()
+        _MEMO[id(value)] = (value, encoded)
+        return encoded
+    return _encode_fields(value)
+
+
+def _encode_fields(value: Any) -> dict[str, Any]:
     cls = type(value)
     hints = _hints(cls)
     out: dict[str, Any] = {}

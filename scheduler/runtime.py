@@ -460,8 +460,10 @@ class SchedulerRuntime:
     async def _advance_deployments(self) -> None:
         """Moves each running deployment on as far as its instances allow; finishes the done ones."""
         now = self.clock()
+        by_app = self._instances_by_app(a for d in self.state.deployments.values() for a in d.plan.affected_apps)
         for deployment_id, running in list(self.state.deployments.items()):
-            state = progress(running.plan, running.step_index, self._instances_by_app(running.plan.affected_apps))
+            state = progress(running.plan, running.step_index,
+                             {a: by_app[a] for a in running.plan.affected_apps})
             if state.step_index == running.step_index and not state.finished:
                 continue
             if state.finished:
@@ -492,8 +494,9 @@ class SchedulerRuntime:
         """What the reconciler works towards per app: the root's app, unless a deployment says otherwise."""
         inputs: dict[AppId, tuple[AppSpec | None, DeploymentStep | None]] = {
             app_id: (app, None) for app_id, app in self.state.apps.items()}
+        by_app = self._instances_by_app(a for d in self.state.deployments.values() for a in d.plan.affected_apps)
         for running in self.state.deployments.values():
-            state = progress(running.plan, running.step_index, self._instances_by_app(running.plan.affected_apps))
+            state = progress(running.plan, running.step_index, {a: by_app[a] for a in running.plan.affected_apps})
             for app_id, given in state.inputs.items():
                 inputs[app_id] = (given.app, given.deployment)
         return inputs

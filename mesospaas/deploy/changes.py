@@ -131,6 +131,10 @@ def assign_versions(
         apps = {}
         for key, app in group.apps.items():
             previous = before.get(key)
+            if previous is app and key not in restarting and \
+                    before_deps.get(key, frozenset()) == group.app_dependencies.get(key, frozenset()):
+                apps[key] = app  # the very same object: unchanged, nothing to compare
+                continue
             if previous is None:
                 kind = ChangeKind.RESTART
             else:
