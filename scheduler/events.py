@@ -81,6 +81,10 @@ class EventBus:
     def subscribers(self) -> int:
         return len(self._subscriptions)
 
+    def wants(self, event_type: str) -> bool:
+        """Whether any subscriber would receive ``event_type``: expensive events are built only then."""
+        return any(s.types is None or event_type in s.types for s in self._subscriptions)
+
     def publish(self, event_type: str, now: float | None = None, **fields: Any) -> dict[str, Any]:
         event = {"eventType": event_type, "timestamp": iso_timestamp(now if now is not None else time.time()),
                  **fields}

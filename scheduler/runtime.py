@@ -311,8 +311,9 @@ class SchedulerRuntime:
             now = self.clock()
             await self._commit([Delete(DEPLOYMENTS, deployment_id)])
             del self.state.deployments[deployment_id]
-            self.events.publish("deployment_failed", now, id=deployment_id, plan=self.plan_json(running.plan),
-                                reason="canceled")
+            if self.events.wants("deployment_failed"):
+                self.events.publish("deployment_failed", now, id=deployment_id,
+                                    plan=self.plan_json(running.plan), reason="canceled")
             if not rollback:
                 await self._reconcile_apps(running.plan.affected_apps)
                 return None
@@ -336,8 +337,9 @@ class SchedulerRuntime:
         await self._commit(changes)  # the intent is persisted before anything acts on it
         for d in locked:
             cancelled = self.state.deployments.pop(d)
-            self.events.publish("deployment_failed", now, id=d, plan=self.plan_json(cancelled.plan),
-                                reason="overridden by a forced deployment")
+            if self.events.wants("deployment_failed"):
+                self.events.publish("deployment_failed", now, id=d, plan=self.plan_json(cancelled.plan),
+                                    reason="overridden by a forced deployment")
         self.state.root = deployment.target
         self.state.apps = dict(deployment.target.all_apps())
         self.state.definitions = kept
@@ -346,8 +348,9 @@ class SchedulerRuntime:
             self.diagnostics.pop(removed, None)
         if not deployment.is_empty:
             self.state.deployments[deployment.id] = RunningDeployment(deployment)
-            self.events.publish("deployment_info", now, plan=self.plan_json(deployment),
-                                currentStep=_step_json(deployment, 0))
+            if self.events.wants("deployment_info"):
+                self.events.publish("deployment_info", now, plan=self.plan_json(deployment),
+                                    currentStep=_step_json(deployment, 0))
         await self._advance_deployments()
         await self._reconcile_apps(deployment.affected_apps)
         await self._decide_offer_interest()
@@ -474,11 +477,14 @@ class SchedulerRuntime:
                 await self._commit([Put(DEPLOYMENTS, deployment_id, encode(advanced))])
                 self.state.deployments[deployment_id] = advanced
             for step in state.completed_steps:
-                self.events.publish("deployment_step_success", now, plan=self.plan_json(running.plan),
-                                    currentStep=_step_json(running.plan, step))
+                if self.events.wants("deployment_step_success"):
+                    self.events.publish("deployment_step_success", now, plan=self.plan_json(running.plan),
+                                        currentStep=_step_json(running.plan, step))
             if state.finished:
                 log.info("deployment %s finished", deployment_id)
-                self.events.publish("deployment_success", now, id=deployment_id, plan=self.plan_json(running.plan))
+                if self.events.wants("deployment_success"):
+                    self.events.publish("deployment_success", now, id=deployment_id,
+                                        plan=self.plan_json(running.plan))
                 for app_id in running.plan.original.all_apps().keys() - self.state.apps.keys():
                     self.events.publish("app_terminated_event", now, appId=app_id)
 
