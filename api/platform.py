@@ -30,6 +30,8 @@ class PlatformState(Protocol):
 
 class Platform(Protocol):
     state: PlatformState
+    generation: int
+    """Changes whenever the state changes: responses rendered from it can be reused while it holds."""
     diagnostics: dict[AppId, AppDiagnostics]
     plan_json: Callable[[DeploymentPlan], dict[str, Any]]
 

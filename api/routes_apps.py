@@ -72,6 +72,41 @@ async def read_json(request: web.Request) -> Any:
 
 
 # -- rendering ------------------------------------------------------------------------------------------------
+class ResponseCache:
+    """Rendered GET responses, reused while the platform's state generation is unchanged."""
+
+    def __init__(self, limit: int = 4096) -> None:
+        self.limit = limit
+        self.generation = -1
+        self.entries: dict[str, bytes] = {}
+
+    def get(self, platform: Platform, key: str) -> bytes | None:
+        if self.generation != platform.generation:
+            self.generation = platform.generation
+            self.entries.clear()
+        return self.entries.get(key)
+
+    def put(self, key: str, body: bytes) -> None:
+        if len(self.entries) >= self.limit:
+            self.entries.clear()
+        self.entries[key] = body
+
+
+RESPONSES = web.AppKey("responses", ResponseCache)
+
+
+def cached_json(request: web.Request, render: Any) -> web.Response:
+    """The JSON of ``render()`` for this GET, from the cache when the state has not changed since."""
+    platform = platform_of(request)
+    cache = request.app[RESPONSES]
+    key = request.path_qs
+    body = cache.get(platform, key)
+    if body is None:
+        body = json.dumps(render(), separators=(",", ":")).encode()
+        cache.put(key, body)
+    return web.Response(body=body, content_type="application/json")
+
+
 class Renderer:
     """Turns platform state into Marathon JSON; parsed definitions are cached by (app, version)."""
 
@@ -182,6 +217,10 @@ def label_matches(selector: str, labels: dict[str, str]) -> bool:
 
 
 async def list_apps(request: web.Request) -> web.Response:
+    return cached_json(request, lambda: _render_apps(request))
+
+
+def _render_apps(request: web.Request) -> dict[str, Any]:
     platform = platform_of(request)
     renderer = request.app[RENDERER]
     embed = embeds(request) | {"counts", "deployments"}
@@ -203,7 +242,7 @@ async def list_apps(request: web.Request) -> web.Response:
         rendered = renderer.app(platform, app_id, embed, by_app.get(app_id, []))
         if rendered is not None:
             apps.append(rendered)
-    return respond({"apps": apps})
+    return {"apps": apps}
 
 
 def app_id_from(request: web.Request) -> str:
@@ -219,10 +258,15 @@ async def get_app(request: web.Request, app_id: str) -> web.Response:
         prefix = app_id[:-1]
         apps = [renderer.app(platform, a, embed) for a in sorted(platform.state.apps) if a.startswith(prefix)]
         return respond({"*": [a for a in apps if a is not None]})
-    rendered = renderer.app(platform, AppId(app_id), embed)
-    if rendered is None:
+    if AppId(app_id) not in platform.state.apps:
         raise app_not_found(app_id)
-    return respond({"app": rendered})
+
+    def render() -> dict[str, Any]:
+        rendered = renderer.app(platform, AppId(app_id), embed)
+        if rendered is None:
+            raise app_not_found(app_id)
+        return {"app": rendered}
+    return cached_json(request, render)
 
 
 def existing_definition(platform: Platform, renderer: Renderer, app_id: str) -> AppDefinition | None:
@@ -526,6 +570,7 @@ EVENTS_PUBLISH = web.AppKey("events_publish", object)
 
 def register(app: web.Application) -> None:
     app[RENDERER] = Renderer()
+    app[RESPONSES] = ResponseCache()
     if EVENTS_PUBLISH not in app:
         app[EVENTS_PUBLISH] = _no_events
     r = app.router

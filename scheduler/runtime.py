@@ -130,6 +130,8 @@ class SchedulerRuntime:
         self.new_deployment_ids = random_deployment_ids(self.rng)
         self.plan_json: Callable[[DeploymentPlan], dict[str, Any]] = _light_plan_json
         self.state = _State()
+        self.generation = 0
+        """Bumped after every committed change; what is rendered from the state stays valid while it holds."""
         self.diagnostics: dict[AppId, AppDiagnostics] = {}
         self.stats = RuntimeStats()
         self.subscribed = asyncio.Event()
@@ -261,6 +263,7 @@ class SchedulerRuntime:
     async def _commit(self, changes: list[Change]) -> None:
         if changes:
             await asyncio.to_thread(self.store.commit, changes)
+            self.generation += 1  # readers (the API's response cache) know the state moved on
 
     @staticmethod
     def _put_instance(instance: Instance) -> Put:
