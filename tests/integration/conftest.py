@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestServer
 
+from api.app import ApiConfig, build_api_app
 from mesospaas.model import AppId, AppSpec, Condition, Instance
 from scheduler.runtime import RuntimeSettings, SchedulerRuntime
 from scheduler.store import LocalDirectoryStore
@@ -63,6 +65,16 @@ async def scheduler(mesos: ThreadedCluster, tmp_path: Path) -> AsyncIterator[Run
     handle = RuntimeHandle(mesos, tmp_path / "state")
     yield handle
     await handle.stop()
+
+
+@pytest.fixture
+async def served(scheduler: RuntimeHandle) -> AsyncIterator[TestServer]:
+    """The API of a started scheduler on a real TCP port of 127.0.0.1."""
+    runtime = await scheduler.start()
+    app = build_api_app(runtime, runtime.events, ApiConfig(master=scheduler.mesos.address))
+    server = TestServer(app, host="127.0.0.1")
+    async with server:
+        yield server
 
 
 async def eventually(check: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05) -> Any:

@@ -63,15 +63,6 @@ REQUEST_TIMEOUT = 10.0
 
 
 @pytest.fixture
-async def served(scheduler: RuntimeHandle) -> AsyncIterator[TestServer]:
-    runtime = await scheduler.start()
-    app = build_api_app(runtime, runtime.events, ApiConfig(master=scheduler.mesos.address))
-    server = TestServer(app, host="127.0.0.1")
-    async with server:
-        yield server
-
-
-@pytest.fixture
 def session() -> Iterator[requests.Session]:
     with requests.Session() as http:
         yield http

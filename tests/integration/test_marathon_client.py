@@ -90,15 +90,6 @@ class Client:
 
 
 @pytest.fixture
-async def served(scheduler: RuntimeHandle) -> AsyncIterator[TestServer]:
-    runtime = await scheduler.start()
-    app = build_api_app(runtime, runtime.events, ApiConfig(master=scheduler.mesos.address))
-    server = TestServer(app, host="127.0.0.1")
-    async with server:
-        yield server
-
-
-@pytest.fixture
 def client(served: TestServer) -> Iterator[Client]:
     bound = Client(str(served.make_url("")).rstrip("/"))
     yield bound
