@@ -29,7 +29,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,10 +50,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from api.app import ApiConfig, build_api_app
 from api.routes_docs import ROUTES, api_document
 
-from .conftest import RuntimeHandle
 
 EXAMPLES = {"random": 10, "negative": 8, "known ids": 10}
 """Examples per operation: positive with random path parameters, negative, positive with real ids. Operations

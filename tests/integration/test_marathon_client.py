@@ -17,16 +17,14 @@ import asyncio
 import datetime
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import requests
 from aiohttp.test_utils import TestServer
 
-from api.app import ApiConfig, build_api_app
 
-from .conftest import RuntimeHandle
 from .marathon_compat import (
     MarathonApiPostEvent,
     MarathonApp,
