@@ -55,8 +55,9 @@ async def timed(session: aiohttp.ClientSession, method: str, url: str, n: int, m
 async def run(apps: int, per_app: int, agents: int, concurrency: int) -> None:
     cluster, master = start_cluster("--simulate", "true", "--agents", str(agents))
     work = tempfile.mkdtemp()
-    serve, api = start_serve(master, work)
+    serve: subprocess.Popen[str] | None = None
     try:
+        serve, api = start_serve(master, work)
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
             t0 = time.perf_counter()
             sem = asyncio.Semaphore(32)
@@ -110,8 +111,9 @@ async def run(apps: int, per_app: int, agents: int, concurrency: int) -> None:
             print(f"  single-app GETs from one process, {concurrency} connections: "
                   f"{count / (time.perf_counter() - start):,.0f} requests/s")
     finally:
-        serve.terminate()
-        serve.wait(60)
+        if serve is not None:
+            serve.terminate()
+            serve.wait(60)
         stop_cluster(cluster)
 
 
