@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -95,16 +96,21 @@ class ResponseCache:
 RESPONSES = web.AppKey("responses", ResponseCache)
 
 
-def cached_json(request: web.Request, render: Any) -> web.Response:
-    """The JSON of ``render()`` for this GET, from the cache when the state has not changed since."""
+def cached_body(request: web.Request, render: Callable[[], bytes]) -> web.Response:
+    """The JSON body ``render()`` makes for this GET, from the cache when the state has not changed since."""
     platform = platform_of(request)
     cache = request.app[RESPONSES]
     key = request.path_qs
     body = cache.get(platform, key)
     if body is None:
-        body = json.dumps(render(), separators=(",", ":")).encode()
+        body = render()
         cache.put(key, body)
     return web.Response(body=body, content_type="application/json")
+
+
+def cached_json(request: web.Request, render: Callable[[], Any]) -> web.Response:
+    """The JSON of ``render()`` for this GET, from the cache when the state has not changed since."""
+    return cached_body(request, lambda: json.dumps(render(), separators=(",", ":")).encode())
 
 
 class Renderer:
@@ -112,6 +118,29 @@ class Renderer:
 
     def __init__(self) -> None:
         self._definitions: dict[tuple[AppId, AppVersion], dict[str, Any]] = {}
+        self._rendered: dict[tuple[AppId, frozenset[str]], tuple[list[Any], tuple[DeploymentId, ...], bytes]] = {}
+        """Each app's JSON per embed set, with what it was made from: reused while those are the same objects
+        (specs and instances are immutable and replaced on change), so a list re-renders only what changed."""
+
+    def app_bytes(self, platform: Platform, app_id: AppId, embed: set[str], instances: list[Instance]) -> bytes | None:
+        """``app(...)`` as JSON bytes, from the per-app cache when nothing it shows has changed."""
+        spec = platform.state.apps.get(app_id)
+        deployments = tuple(d for d, running in platform.state.deployments.items()
+                            if app_id in running.plan.affected_apps)
+        key = (app_id, frozenset(embed))
+        objects = [spec, self.definition(platform, app_id), *instances]
+        hit = self._rendered.get(key)
+        if hit is not None and hit[1] == deployments and len(hit[0]) == len(objects) \
+                and all(a is b for a, b in zip(hit[0], objects)):
+            return hit[2]
+        rendered = self.app(platform, app_id, embed, instances)
+        if rendered is None:
+            return None
+        body = json.dumps(rendered, separators=(",", ":")).encode()
+        if len(self._rendered) > 20000:
+            self._rendered.clear()
+        self._rendered[key] = (objects, deployments, body)
+        return body
 
     def definition(self, platform: Platform, app_id: AppId, version: AppVersion | None = None) -> dict[str, Any] | None:
         spec = platform.state.apps.get(app_id)
@@ -217,10 +246,10 @@ def label_matches(selector: str, labels: dict[str, str]) -> bool:
 
 
 async def list_apps(request: web.Request) -> web.Response:
-    return cached_json(request, lambda: _render_apps(request))
+    return cached_body(request, lambda: b'{"apps":[' + b",".join(_render_apps(request)) + b"]}")
 
 
-def _render_apps(request: web.Request) -> dict[str, Any]:
+def _render_apps(request: web.Request) -> list[bytes]:
     platform = platform_of(request)
     renderer = request.app[RENDERER]
     embed = embeds(request) | {"counts", "deployments"}
@@ -239,10 +268,10 @@ def _render_apps(request: web.Request) -> dict[str, Any]:
             continue
         if label and not label_matches(label, dict(spec.labels)):
             continue
-        rendered = renderer.app(platform, app_id, embed, by_app.get(app_id, []))
+        rendered = renderer.app_bytes(platform, app_id, embed, by_app.get(app_id, []))
         if rendered is not None:
             apps.append(rendered)
-    return {"apps": apps}
+    return apps
 
 
 def app_id_from(request: web.Request) -> str:
@@ -565,7 +594,7 @@ def _no_events(request: web.Request, app: AppDefinition) -> None:
     return None
 
 
-EVENTS_PUBLISH = web.AppKey("events_publish", object)
+EVENTS_PUBLISH: web.AppKey[Callable[[web.Request, AppDefinition], None]] = web.AppKey("events_publish")
 
 
 def register(app: web.Application) -> None:

@@ -92,6 +92,17 @@ async def run(apps: int, per_app: int, agents: int, concurrency: int) -> None:
                     assert resp.status == 201
                 posts.append(time.perf_counter() - t)
             rows.append(("POST /v2/apps", posts))
+            # Lists right after a change: the response cache is void, so these are renders, not cache hits.
+            for url, name in ((f"{api}/v2/apps", "GET /v2/apps after a change"),
+                              (f"{api}/v2/apps?embed=apps.tasks", "GET ?embed=apps.tasks after a change")):
+                fresh = []
+                for i in range(20):
+                    async with session.put(f"{api}/v2/apps/bench/new-{i:04d}", json={"instances": 0,
+                                                                                    "cmd": f"sleep {i}"}) as resp:
+                        await resp.read()
+                        assert resp.status < 300, resp.status
+                    fresh += await timed(session, "GET", url, 1)
+                rows.append((name, fresh))
             for name, samples in rows:
                 print(f"  {name:32s} p50 {pct(samples, 50):7.1f} ms   p99 {pct(samples, 99):7.1f} ms   "
                       f"(n={len(samples)}, mean {statistics.mean(samples) * 1000:.1f} ms)")

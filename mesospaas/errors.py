@@ -7,6 +7,8 @@ a precondition (a bug) and are never caught inside the core.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class CoreError(Exception):
     """Base of every exception raised by ``mesospaas``."""
@@ -39,6 +41,6 @@ class DeploymentRejected(CoreError, ValueError):
 class DeploymentConflict(CoreError):
     """A change touches apps that running deployments are changing; ``force`` overrides."""
 
-    def __init__(self, deployments: list[str]) -> None:
+    def __init__(self, deployments: Sequence[str]) -> None:
         super().__init__(f"locked by deployments {', '.join(deployments)}")
-        self.deployments = deployments
+        self.deployments = list(deployments)

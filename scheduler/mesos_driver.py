@@ -26,6 +26,8 @@ from typing import Any
 import aiohttp
 from pymesos import MesosSchedulerDriver, Scheduler
 
+from scheduler.acting import ActingGate, NotLeader
+
 log = logging.getLogger(__name__)
 
 ONE_WEEK = 7 * 24 * 3600.0
@@ -155,8 +157,10 @@ class MesosDriver:
     """One subscription to a Mesos master (``host:port`` or ``zk://...``) through pymesos."""
 
     def __init__(self, master: str, settings: FrameworkSettings, framework_id: str | None,
-                 on_event: Callable[[MesosEvent], None], loop: asyncio.AbstractEventLoop) -> None:
+                 on_event: Callable[[MesosEvent], None], loop: asyncio.AbstractEventLoop,
+                 gate: ActingGate | None = None) -> None:
         self._loop = loop
+        self._gate = gate
         self._on_event = on_event
         self._settings = settings
         self._calls = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="mesos-calls")
@@ -198,6 +202,8 @@ class MesosDriver:
     async def _post(self, body: dict[str, Any]) -> None:
         if self._stopped:
             raise MesosCallError(f"{body.get('type')}: the driver is stopped")
+        if self._gate is not None:
+            await self._gate.check()  # raises NotLeader: a deposed leader never calls Mesos
         master, stream_id, framework_id = self._driver.master, self._driver.stream_id, self._driver.framework_id
         if not master or not stream_id or not framework_id:
             raise MesosCallError(f"{body.get('type')}: not subscribed")
@@ -218,6 +224,9 @@ class MesosDriver:
     async def _post_all(self, bodies: list[dict[str, Any]]) -> None:
         results = await asyncio.gather(*(self._post(b) for b in bodies), return_exceptions=True)
         failures = [r for r in results if isinstance(r, BaseException)]
+        for failure in failures:
+            if isinstance(failure, NotLeader):
+                raise failure
         if failures:
             raise MesosCallError(f"{len(failures)} of {len(bodies)} calls failed: {failures[0]}")
 

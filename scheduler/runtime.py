@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mesospaas.deploy import assign_versions, conflicts, plan, progress, revert
+from mesospaas.deploy import assign_versions, conflicts, plan, progress, pruned, revert
 from mesospaas.errors import CoreError, DeploymentConflict, DeploymentRejected
 from mesospaas.launch.backoff import Backoff, after_failure, after_stable_run, current, is_launch_failure
 from mesospaas.launch.offer_interest import OfferInterestState, decide_offer_interest
@@ -39,10 +39,12 @@ from mesospaas.launch.queue import launch_queue
 from mesospaas.model import AppId, AppSpec, Condition, Goal, Instance, InstanceId, Snapshot, launched, \
     parse_task_id, random_instance_ids, with_task_status
 from mesospaas.model.deployment import DeploymentId, DeploymentPlan, DeploymentStep, random_deployment_ids
-from mesospaas.model.group import ROOT, DependencyCycle, Group
+from mesospaas.model.group import ROOT, DependencyCycle, Group, GroupId
+from mesospaas.model.group_parts import GroupNode, PartChanges, assemble, changed_parts, split
 from mesospaas.model.ids import AppVersion, TaskId
 from mesospaas.placement import AppDiagnostics, Profile, default_profile, place
 from mesospaas.reconcile.reconcile_app import apply_result, reconcile_app
+from scheduler.acting import ActingGate, NotLeader
 from scheduler.codecs import CodecError, decode, encode
 from scheduler.events import EventBus, instance_changed_event, status_update_event
 from scheduler.mesos_adapter import AdapterError, offer_from_mesos, status_facts, task_info
@@ -54,7 +56,9 @@ from scheduler.store import Change, Delete, Put, Store
 log = logging.getLogger(__name__)
 
 INSTANCES, BACKOFFS, FRAMEWORK, GROUPS, DEPLOYMENTS = "instances", "backoffs", "framework", "groups", "deployments"
-DEFINITIONS = "app_definitions"
+APPS, DEFINITIONS = "apps", "app_definitions"
+LEGACY_ROOT_KEY = "root"
+"""Before apps and groups were stored one by one, ``groups/root`` held the whole tree; it is migrated on load."""
 MAX_STORED_VERSIONS = 25
 STAGING = frozenset({Condition.PROVISIONED, Condition.STAGING, Condition.STARTING})
 MAX_STATUS_BATCH = 2000
@@ -116,8 +120,10 @@ class _State:
 class SchedulerRuntime:
     def __init__(self, store: Store, settings: RuntimeSettings, framework: FrameworkSettings | None = None,
                  profile: Profile | None = None, clock: Callable[[], float] = time.time,
-                 events: EventBus | None = None) -> None:
+                 events: EventBus | None = None, gate: ActingGate | None = None) -> None:
         self.store = store
+        self.gate = gate
+        """Under leader election: every store write and Mesos call waits for it, and stops on ``NotLeader``."""
         self.events = events or EventBus()
         self.settings = settings
         self.framework = framework or FrameworkSettings()
@@ -148,10 +154,14 @@ class SchedulerRuntime:
         await self._load()
         loop = asyncio.get_running_loop()
         self._driver = MesosDriver(self.settings.master, self.framework, self.state.framework_id,
-                                   self._events.put_nowait, loop)
+                                   self._events.put_nowait, loop, self.gate)
         self._tasks = [loop.create_task(self._run(), name="scheduler-runtime"),
                        loop.create_task(self._ticker(), name="scheduler-ticker")]
         await self._driver.start()
+
+    def finished(self) -> asyncio.Future[Any]:
+        """Done when the runtime's loop has ended (stopped, or failed: see ``_failed``)."""
+        return asyncio.gather(*self._tasks[:1], return_exceptions=True)
 
     async def stop(self) -> None:
         """Stops acting, then disconnects from Mesos, leaving the framework and its tasks in place.
@@ -177,10 +187,17 @@ class SchedulerRuntime:
     async def _load(self) -> None:
         def read() -> _State:
             state = _State()
-            raw_root = self.store.get(GROUPS, "root")
-            if raw_root is not None:
-                state.root = decode(Group, raw_root)
-                state.apps = dict(state.root.all_apps())
+            raw_nodes = self.store.load(GROUPS)
+            legacy = raw_nodes.pop(LEGACY_ROOT_KEY, None)
+            nodes = {GroupId(k): decode(GroupNode, v) for k, v in raw_nodes.items()}
+            apps = [decode(AppSpec, v) for v in self.store.load(APPS).values()]
+            state.root = assemble(nodes, apps)
+            if legacy is not None:
+                state.root = decode(Group, legacy)
+                migrate = self._root_changes(changed_parts(state.root, state.root), split(state.root))
+                self.store.commit([*migrate, Delete(GROUPS, LEGACY_ROOT_KEY)])
+                log.info("migrated the stored root group to one record per app and group")
+            state.apps = dict(state.root.all_apps())
             for key, raw in sorted(self.store.load(DEFINITIONS).items()):
                 app_id, _, version = key.rpartition("@")
                 state.definitions.setdefault(AppId(app_id), {})[AppVersion(version)] = raw
@@ -262,12 +279,31 @@ class SchedulerRuntime:
     # -- persistence ----------------------------------------------------------------------------------
     async def _commit(self, changes: list[Change]) -> None:
         if changes:
+            if self.gate is not None:
+                await self.gate.check()
             await asyncio.to_thread(self.store.commit, changes)
             self.generation += 1  # readers (the API's response cache) know the state moved on
 
     @staticmethod
     def _put_instance(instance: Instance) -> Put:
         return Put(INSTANCES, instance.id, encode(instance))
+
+    @staticmethod
+    def _root_changes(parts: PartChanges,
+                      everything: tuple[dict[GroupId, GroupNode], dict[AppId, AppSpec]] | None = None) -> list[Change]:
+        """The store changes that move the stored root by ``parts`` (or write ``everything`` anew)."""
+        nodes, apps = everything if everything is not None else (parts.put_nodes, parts.put_apps)
+        changes: list[Change] = [Delete(GROUPS, g) for g in sorted(parts.deleted_nodes)]
+        changes += [Delete(APPS, a) for a in sorted(parts.deleted_apps)]
+        changes += [Put(GROUPS, g, encode(n)) for g, n in nodes.items()]
+        changes += [Put(APPS, a, encode(app)) for a, app in apps.items()]
+        return changes
+
+    @staticmethod
+    def _put_deployment(running: RunningDeployment) -> Put:
+        """A running deployment as stored: its plan pruned to what it changes, so its size does not grow
+        with the number of apps."""
+        return Put(DEPLOYMENTS, running.plan.id, encode(replace(running, plan=pruned(running.plan))))
 
     # -- app commands ---------------------------------------------------------------------------------
     async def put_app(self, app: AppSpec, *, force: bool = True) -> DeploymentPlan:
@@ -332,11 +368,12 @@ class SchedulerRuntime:
         locked = conflicts(deployment, [d.plan for d in self.state.deployments.values()])
         if locked and not force:
             raise DeploymentConflict(locked)
-        changes: list[Change] = [Put(GROUPS, "root", encode(deployment.target))]
-        kept = self._definition_changes(deployment, definitions or {}, changes)
+        parts = changed_parts(self.state.root, deployment.target)
+        changes = self._root_changes(parts)
+        kept = self._definition_changes(deployment, parts, definitions or {}, changes)
         changes += [Delete(DEPLOYMENTS, d) for d in locked]
         if not deployment.is_empty:
-            changes.append(Put(DEPLOYMENTS, deployment.id, encode(RunningDeployment(deployment))))
+            changes.append(self._put_deployment(RunningDeployment(deployment)))
         await self._commit(changes)  # the intent is persisted before anything acts on it
         for d in locked:
             cancelled = self.state.deployments.pop(d)
@@ -344,9 +381,11 @@ class SchedulerRuntime:
                 self.events.publish("deployment_failed", now, id=d, plan=self.plan_json(cancelled.plan),
                                     reason="overridden by a forced deployment")
         self.state.root = deployment.target
-        self.state.apps = dict(deployment.target.all_apps())
+        for removed in parts.deleted_apps:
+            self.state.apps.pop(removed, None)
+        self.state.apps.update(parts.put_apps)
         self.state.definitions = kept
-        for removed in deployment.original.all_apps().keys() - self.state.apps.keys():
+        for removed in parts.deleted_apps:
             self.state.backoffs.pop(removed, None)
             self.diagnostics.pop(removed, None)
         if not deployment.is_empty:
@@ -359,20 +398,18 @@ class SchedulerRuntime:
         await self._decide_offer_interest()
         return deployment
 
-    def _definition_changes(self, deployment: DeploymentPlan, given: dict[AppId, bytes],
+    def _definition_changes(self, deployment: DeploymentPlan, parts: PartChanges, given: dict[AppId, bytes],
                             changes: list[Change]) -> dict[AppId, dict[AppVersion, bytes]]:
         """Stores the definitions of changed apps under their new versions (bounded history); drops removed apps'."""
-        kept = {app_id: dict(versions) for app_id, versions in self.state.definitions.items()}
-        target = deployment.target.all_apps()
-        for app_id in list(kept):
-            if app_id not in target:
-                for version in kept.pop(app_id):
-                    changes.append(Delete(DEFINITIONS, f"{app_id}@{version}"))
+        kept = dict(self.state.definitions)
+        for app_id in parts.deleted_apps:
+            for version in kept.pop(app_id, {}):
+                changes.append(Delete(DEFINITIONS, f"{app_id}@{version}"))
         for app_id, raw in given.items():
-            app = target.get(app_id)
+            app = deployment.target.app(app_id)
             if app is None:
                 continue
-            versions = kept.setdefault(app_id, {})
+            versions = kept[app_id] = dict(kept.get(app_id, {}))
             versions[app.version] = raw
             changes.append(Put(DEFINITIONS, f"{app_id}@{app.version}", raw))
             for old in sorted(versions)[:-MAX_STORED_VERSIONS]:
@@ -477,7 +514,7 @@ class SchedulerRuntime:
                 del self.state.deployments[deployment_id]
             else:
                 advanced = RunningDeployment(running.plan, state.step_index)
-                await self._commit([Put(DEPLOYMENTS, deployment_id, encode(advanced))])
+                await self._commit([self._put_deployment(advanced)])
                 self.state.deployments[deployment_id] = advanced
             for step in state.completed_steps:
                 if self.events.wants("deployment_step_success"):
@@ -518,7 +555,7 @@ class SchedulerRuntime:
         if isinstance(event, OffersReceived):
             await self._on_offers(event.offers)
         elif isinstance(event, StatusReceived):
-            await self._on_status(event.status)
+            await self._on_statuses([event.status])
         elif isinstance(event, Subscribed):
             await self._on_subscribed(event)
         elif isinstance(event, MesosError):

@@ -21,6 +21,7 @@ from mesospaas.deploy.changes import (
     with_version,
 )
 from mesospaas.deploy.plan import apps_by_action, conflicts, plan, revert, reverted_root
+from mesospaas.deploy.prune import pruned
 from mesospaas.deploy.progress import (
     ActionStatus,
     Progress,
@@ -75,6 +76,7 @@ __all__ = [
     "random_deployment_ids",
     "reconcile_inputs",
     "resolve_path",
+    "pruned",
     "revert",
     "reverted_root",
     "step_status",

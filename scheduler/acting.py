@@ -1,0 +1,20 @@
+"""Whether this process may act on the cluster right now: the gate every Mesos call and store write passes.
+
+Owns: ``ActingGate`` (the protocol) and ``NotLeader``. A single scheduler (no ZooKeeper) has no gate and always
+acts. Under leader election (``scheduler.ha``) the gate is the leader's term: ``check`` returns at once while
+the term's lease is fresh, waits while the ZooKeeper connection is suspended, and raises ``NotLeader`` once the
+term is over -- then the caller must stop without acting (the runtime stops; its term ends).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class NotLeader(Exception):
+    """This process lost (or gave up) leadership: it must not call Mesos or write state any more."""
+
+
+class ActingGate(Protocol):
+    async def check(self) -> None:
+        """Returns when acting is safe now; raises ``NotLeader`` when it never will be again."""
