@@ -128,6 +128,8 @@ def assign_versions(
     restarting = frozenset(restart)
 
     def stamp(old_group: Group | None, group: Group) -> Group:
+        if old_group is group and not restarting:
+            return group  # a subtree the edit did not touch (edits copy only the path they change)
         apps = {}
         for key, app in group.apps.items():
             previous = before.get(key)

@@ -84,6 +84,8 @@ def _action(
 ) -> DeploymentAction | None:
     if old is None:
         return DeploymentAction(ActionKind.SCALE, new.id, new.instances)
+    if old is new and old_deps == new_deps:  # untouched by the edit: the very same object
+        return None
     kind = classify(old, new, old_dependencies=old_deps, new_dependencies=new_deps)
     if kind is ChangeKind.RESTART or old.effective_config_version != new.effective_config_version:
         if new.instances == 0:

@@ -133,8 +133,10 @@ class Group:
         )
         if group_id(self.id) != self.id:
             raise InvalidSpec(f"group id {self.id!r} is not canonical")
+        prefix = self.id if self.id == ROOT else self.id + "/"
         for key, app in self.apps.items():
-            if key != app.id or parent_of(app.id) != self.id:
+            name = key[len(prefix):]
+            if key != app.id or not key.startswith(prefix) or not name or "/" in name:
                 raise InvalidSpec(f"app {app.id} is not a direct child of group {self.id}")
         for sub, child in self.groups.items():
             if sub != child.id or child.id == self.id or parent_of(child.id) != self.id:
