@@ -353,6 +353,7 @@ class SchedulerRuntime:
             if self.events.wants("deployment_failed"):
                 self.events.publish("deployment_failed", now, id=deployment_id,
                                     plan=self.plan_json(running.plan), reason="canceled")
+            self._group_change(running.plan, now, failed="canceled")
             if not rollback:
                 await self._reconcile_apps(running.plan.affected_apps)
                 return None
@@ -380,6 +381,7 @@ class SchedulerRuntime:
             if self.events.wants("deployment_failed"):
                 self.events.publish("deployment_failed", now, id=d, plan=self.plan_json(cancelled.plan),
                                     reason="overridden by a forced deployment")
+            self._group_change(cancelled.plan, now, failed="overridden by a forced deployment")
         self.state.root = deployment.target
         for removed in parts.deleted_apps:
             self.state.apps.pop(removed, None)
@@ -525,8 +527,19 @@ class SchedulerRuntime:
                 if self.events.wants("deployment_success"):
                     self.events.publish("deployment_success", now, id=deployment_id,
                                         plan=self.plan_json(running.plan))
+                self._group_change(running.plan, now)
                 for app_id in running.plan.original.all_apps().keys() - self.state.apps.keys():
                     self.events.publish("app_terminated_event", now, appId=app_id)
+
+    def _group_change(self, deployment: DeploymentPlan, now: float, failed: str | None = None) -> None:
+        """Marathon's ``group_change_success`` / ``group_change_failed``: the root group's change ended."""
+        if failed is None:
+            if self.events.wants("group_change_success"):
+                self.events.publish("group_change_success", now, groupId=deployment.target.id,
+                                    version=deployment.version)
+        elif self.events.wants("group_change_failed"):
+            self.events.publish("group_change_failed", now, groupId=deployment.target.id,
+                                version=deployment.version, reason=failed)
 
     def _instances_by_app(self, app_ids: Iterable[AppId]) -> dict[AppId, tuple[Instance, ...]]:
         wanted = set(app_ids)

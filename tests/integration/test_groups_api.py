@@ -95,8 +95,8 @@ PROD = {
 
 async def test_nested_group_deploys_in_dependency_order_with_heavy_plan_events(
         groups_api: TestClient, scheduler: RuntimeHandle) -> None:
-    stream = await groups_api.get("/v2/events?event_type=deployment_info&event_type=deployment_success",
-                                  headers={"Accept": "text/event-stream"})
+    stream = await groups_api.get("/v2/events?event_type=deployment_info&event_type=deployment_success"
+                                  "&event_type=group_change_success", headers={"Accept": "text/event-stream"})
     assert stream.status == 200
     resp = await groups_api.post("/v2/groups", json=PROD)
     created = await body_of(resp, 201)
@@ -120,6 +120,8 @@ async def test_nested_group_deploys_in_dependency_order_with_heavy_plan_events(
     success = await next_event(stream, "deployment_success")
     assert success["id"] == created["deploymentId"] and "original" in success["plan"]
     EventFactory().process(success)
+    changed = await next_event(stream, "group_change_success")
+    assert changed["groupId"] == "/" and changed["version"] == success["plan"]["version"]
     stream.close()
 
     # Dependencies first: every db task was staged before any web task, and web before the nightly batch.
