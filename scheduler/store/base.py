@@ -22,6 +22,14 @@ class StoreLocked(StoreError):
     """Another process holds the store (a second scheduler on the same state)."""
 
 
+class StoreConflict(StoreError):
+    """Another writer changed a value since this store last read or wrote it; the commit was not applied."""
+
+
+class StoreFenced(StoreError):
+    """The store's fence (e.g. the leader's election node) is gone: this writer lost its right to write."""
+
+
 @dataclass(frozen=True, slots=True)
 class Put:
     namespace: str

@@ -1,35 +1,60 @@
-"""The store contract: every backend passes the same tests (the ZooKeeper store joins with the HA work)."""
+"""The store contract: every backend (local directory, ZooKeeper) passes the same tests."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from scheduler.store import Delete, LocalDirectoryStore, Put, Store, StoreError, StoreLocked
+from scheduler.store import (Delete, LocalDirectoryStore, Put, Store, StoreConflict, StoreError, StoreLocked,
+                             ZooKeeperStore)
 
-StoreFactory = Callable[[], Store]
 
+class StoreFactory:
+    """Calling it (re)opens the store on the same data, closing the one it opened before; ``another`` opens one
+    more on the same data without closing anything. Everything it opened is closed at teardown."""
 
-@pytest.fixture(params=["local_dir"])
-def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
-    opened: list[Store] = []
+    def __init__(self, backend: str, make: Callable[[], Store]) -> None:
+        self.backend = backend
+        self._make = make
+        self._current: list[Store] = []
+        self._others: list[Store] = []
 
-    def factory() -> Store:
-        for s in opened:
-            s.close()
-        opened.clear()
-        store = LocalDirectoryStore(tmp_path / "state")
-        opened.append(store)
+    def __call__(self) -> Store:
+        self._close(self._current)
+        store = self._make()
+        self._current.append(store)
         return store
 
+    def another(self) -> Store:
+        store = self._make()
+        self._others.append(store)
+        return store
+
+    def close_all(self) -> None:
+        self._close(self._current)
+        self._close(self._others)
+
+    @staticmethod
+    def _close(stores: list[Store]) -> None:
+        while stores:
+            stores.pop().close()
+
+
+@pytest.fixture(params=["local_dir", "zookeeper"])
+def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
+    if request.param == "zookeeper":
+        hosts: str = request.getfixturevalue("zk_hosts")
+        factory = StoreFactory("zookeeper", lambda: ZooKeeperStore.connect(hosts, "/mesospaas"))
+    else:
+        factory = StoreFactory("local_dir", lambda: LocalDirectoryStore(tmp_path / "state"))
     yield factory
-    for s in opened:
-        s.close()
+    factory.close_all()
 
 
 def test_put_get_load_delete(open_store: StoreFactory) -> None:
@@ -70,11 +95,41 @@ def test_bad_namespace_changes_nothing(open_store: StoreFactory) -> None:
     assert store.load("apps") == {}
 
 
-def test_second_process_is_locked_out(open_store: StoreFactory, tmp_path: Path) -> None:
-    open_store()
-    code = ("import sys; from scheduler.store import LocalDirectoryStore, StoreLocked\n"
-            f"try:\n    LocalDirectoryStore({str(tmp_path / 'state')!r})\nexcept StoreLocked:\n    sys.exit(7)\n")
-    assert subprocess.run([sys.executable, "-c", code], timeout=30).returncode == 7
+def test_two_writers_never_both_win(open_store: StoreFactory, tmp_path: Path) -> None:
+    first = open_store()
+    first.commit([Put("apps", "/shared", b"v0")])
+    if open_store.backend == "local_dir":  # one process holds the directory: a second one is locked out
+        code = ("import sys; from scheduler.store import LocalDirectoryStore, StoreLocked\n"
+                f"try:\n    LocalDirectoryStore({str(tmp_path / 'state')!r})\nexcept StoreLocked:\n    sys.exit(7)\n")
+        assert subprocess.run([sys.executable, "-c", code], timeout=30).returncode == 7
+        return
+    # Shared stores (ZooKeeper): both read, both write the same key at once; one wins, the other conflicts
+    # and nothing of its commit is applied.
+    second = open_store.another()
+    writers = {"first": first, "second": second}
+    assert first.load("apps") == second.load("apps") == {"/shared": b"v0"}
+    start = threading.Barrier(2)
+    outcomes: dict[str, BaseException | None] = {}
+
+    def write(name: str) -> None:
+        start.wait()
+        try:
+            writers[name].commit([Put("apps", "/shared", name.encode()), Put("apps", f"/{name}-only", b"1"),
+                                  Delete("apps", "/never/there")])
+            outcomes[name] = None
+        except Exception as exc:  # recorded, asserted on below
+            outcomes[name] = exc
+
+    threads = [threading.Thread(target=write, args=(name,)) for name in writers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    winners = [name for name, outcome in outcomes.items() if outcome is None]
+    losers = [outcome for outcome in outcomes.values() if outcome is not None]
+    assert len(winners) == 1 and len(losers) == 1 and isinstance(losers[0], StoreConflict), outcomes
+    winner = winners[0]
+    assert open_store().load("apps") == {"/shared": winner.encode(), f"/{winner}-only": b"1"}
 
 
 # -- the local-directory store's own mechanics --------------------------------------------------------------
