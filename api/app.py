@@ -3,8 +3,13 @@
 Owns: ``build_api_app`` (typed ``web.AppKey``s, no module-level state), the middleware that gives every
 response Marathon's headers (``X-Marathon-Leader``, ``X-Frame-Options``, ``X-XSS-Protection``) and maps every
 error to Marathon's JSON body (a bug is logged and answered 500 with a message, never an HTML page), request
-size limits (413), ``/ping``, ``/v2/info``, ``/v2/leader`` and the ``/v2/events`` SSE stream. The app, task,
-group, deployment and queue routes register themselves through ``ROUTE_MODULES``.
+size limits (413), ``/ping``, ``/v2/info``, ``/v2/leader`` (GET, and DELETE to abdicate) and the ``/v2/events``
+SSE stream. The app, task, group, deployment and queue routes register themselves through ``ROUTE_MODULES``.
+
+Single instance or HA: without a ``LeaderView`` the instance always leads and ``DELETE /v2/leader`` answers 404
+(there is no leadership to give up; nothing is stopped). With one, ``api.leader_proxy`` runs before everything
+else (standbys redirect or proxy every request to the leader), ``/v2/info`` and ``/v2/leader`` report the
+election, and ``DELETE /v2/leader`` on the leader answers 200 and then abdicates.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -21,9 +27,12 @@ from aiohttp import web
 
 from api import routes_apps, routes_docs, routes_groups
 from api.errors import ApiError, Locked, Unprocessable
-from api.platform import Platform
+from api.leader_proxy import (CONNECT_TIMEOUT, LEADER_PROXY, READ_TIMEOUT, SETTLE_INTERVAL, SETTLE_RETRIES,
+                              LeaderProxy, leader_proxy)
+from api.platform import LeaderView, Platform
 from api.plans import HeavyPlans
 from mesospaas.errors import DeploymentConflict, DeploymentRejected
+from scheduler.acting import NotActing
 from scheduler.events import EventBus, iso_timestamp
 
 log = logging.getLogger(__name__)
@@ -35,7 +44,7 @@ VERSION = "1.11.0"  # the Marathon API version we speak, for clients that check 
 
 @dataclass
 class ApiConfig:
-    """What ``/v2/info`` reports and how the API identifies itself."""
+    """What ``/v2/info`` reports and how the API identifies itself; with HA, how standbys reach the leader."""
 
     http_port: int = 8080
     hostname: str = "127.0.0.1"
@@ -45,6 +54,12 @@ class ApiConfig:
     mesos_role: str | None = None
     task_launch_timeout_ms: int = 300000
     extra: dict[str, Any] = field(default_factory=dict)
+    zk: str | None = None
+    """The ZooKeeper URL of the leader election, for ``/v2/info`` (credentials are not shown)."""
+    leader_proxy_connect_timeout: float = CONNECT_TIMEOUT
+    leader_proxy_read_timeout: float = READ_TIMEOUT
+    leader_settle_retries: int = SETTLE_RETRIES
+    leader_settle_interval: float = SETTLE_INTERVAL
 
     @property
     def leader(self) -> str:
@@ -53,6 +68,7 @@ class ApiConfig:
 
 EVENTS = web.AppKey("events", EventBus)
 CONFIG = web.AppKey("config", ApiConfig)
+NO_HA = "This instance runs without high availability (no --zk): there is no leadership to abdicate"
 
 
 def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -67,9 +83,14 @@ def error_response(status: int, message: str, **extra: Any) -> web.Response:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def advertised(app: web.Application) -> str:
+    """This instance's API ``host:port``: the election's name for it with HA, the configured one without."""
+    proxy = app.get(LEADER_PROXY)
+    return proxy.leadership.me if proxy is not None else app[CONFIG].leader
+
+
 @web.middleware
 async def marathon_conventions(request: web.Request, handler: Handler) -> web.StreamResponse:
-    config = request.app[CONFIG]
     try:
         response = await handler(request)
     except ApiError as exc:
@@ -88,13 +109,15 @@ async def marathon_conventions(request: web.Request, handler: Handler) -> web.St
         response = error_response(404, f"Path {request.path} not found")
     except web.HTTPException as exc:
         response = error_response(exc.status, exc.reason or "")
+    except NotActing as exc:  # leadership ended under the request, or the runtime stopped: retry later
+        response = error_response(503, f"The scheduler cannot handle this now: {exc}")
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # a bug: logged with its trace, answered in Marathon's JSON
         log.exception("internal error on %s %s", request.method, request.path_qs)
         response = error_response(500, f"Internal error: {type(exc).__name__}")
     if not response.prepared:
-        response.headers["X-Marathon-Leader"] = f"http://{config.leader}"
+        response.headers["X-Marathon-Leader"] = f"http://{advertised(request.app)}"
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["X-XSS-Protection"] = "1; mode=block"
     return response
@@ -109,21 +132,53 @@ async def ping(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+def current_leader(app: web.Application) -> tuple[bool, str | None]:
+    """``(elected, leader host:port)`` as this instance sees them now."""
+    proxy = app.get(LEADER_PROXY)
+    if proxy is None:
+        return True, app[CONFIG].leader
+    view = proxy.leadership
+    return (True, view.me) if view.is_leader else (False, view.leader)
+
+
+def redacted(url: str) -> str:
+    """``zk://user:secret@host:2181/path`` without the ``user:secret@``."""
+    return re.sub(r"^([a-z]+://)[^@/]*@", r"\1", url)
+
+
 async def info(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
     platform = routes_apps.platform_of(request)
+    elected, leader_address = current_leader(request.app)
     return json_response({
-        "name": "mesospaas", "version": VERSION, "buildref": "unknown", "elected": True,
-        "leader": config.leader, "frameworkId": platform.state.framework_id,
-        "marathon_config": {"master": config.master, "framework_name": config.framework_name, "ha": False,
+        "name": "mesospaas", "version": VERSION, "buildref": "unknown", "elected": elected,
+        "leader": leader_address, "frameworkId": platform.state.framework_id,
+        "marathon_config": {"master": config.master, "framework_name": config.framework_name,
+                            "ha": LEADER_PROXY in request.app,
                             "hostname": config.hostname, "mesos_role": config.mesos_role,
                             "mesos_user": config.mesos_user, "task_launch_timeout": config.task_launch_timeout_ms,
                             "features": [], "webui_url": None, **config.extra},
-        "zookeeper_config": {}, "http_config": {"http_port": config.http_port}, "event_subscriber": None})
+        "zookeeper_config": {"zk": redacted(config.zk)} if config.zk else {},
+        "http_config": {"http_port": config.http_port}, "event_subscriber": None})
 
 
 async def leader(request: web.Request) -> web.Response:
-    return json_response({"leader": request.app[CONFIG].leader})
+    _, leader_address = current_leader(request.app)
+    if leader_address is None:  # only a standby between the proxy's look and this one
+        return error_response(404, "There is no leader")
+    return json_response({"leader": leader_address})
+
+
+async def abdicate(request: web.Request) -> web.Response:
+    """``DELETE /v2/leader``: 200 and then give up leadership (HA only; 404 without, and nothing happens)."""
+    proxy = request.app.get(LEADER_PROXY)
+    if proxy is None:
+        return error_response(404, NO_HA)
+    if "backup" in request.query or "restore" in request.query:
+        return error_response(400, "backup and restore are not supported: leadership was not abdicated")
+    if not proxy.leadership.is_leader:  # lost between the proxy's look and this one
+        return error_response(404, "This instance is not the leader (any more): there is nothing to abdicate")
+    return proxy.abdication_response()
 
 
 async def events(request: web.Request) -> web.StreamResponse:
@@ -135,8 +190,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     subscription = bus.subscribe(types or None)
     response = web.StreamResponse(status=200, headers={"Content-Type": "text/event-stream",
                                                        "Cache-Control": "no-cache"})
-    config = request.app[CONFIG]
-    response.headers["X-Marathon-Leader"] = f"http://{config.leader}"
+    response.headers["X-Marathon-Leader"] = f"http://{advertised(request.app)}"
     try:
         await response.prepare(request)
         attached = {"eventType": "event_stream_attached", "remoteAddress": request.remote or "",
@@ -160,8 +214,17 @@ ROUTE_MODULES: list[Callable[[web.Application], None]] = [routes_apps.register, 
                                                          routes_groups.register]
 
 
-def build_api_app(platform: Platform, bus: EventBus, config: ApiConfig) -> web.Application:
-    app = web.Application(middlewares=[marathon_conventions], client_max_size=MAX_BODY_BYTES)
+def build_api_app(platform: Platform, bus: EventBus, config: ApiConfig,
+                  leadership: LeaderView | None = None) -> web.Application:
+    """The API over ``platform``. ``leadership``: the leader election when several instances run (None: this
+    one always leads); then ``api.leader_proxy`` decides, before any route, where each request is served."""
+    if leadership is None:
+        app = web.Application(middlewares=[marathon_conventions], client_max_size=MAX_BODY_BYTES)
+    else:
+        app = web.Application(middlewares=[leader_proxy, marathon_conventions], client_max_size=MAX_BODY_BYTES)
+        LeaderProxy(leadership, connect_timeout=config.leader_proxy_connect_timeout,
+                    read_timeout=config.leader_proxy_read_timeout, settle_retries=config.leader_settle_retries,
+                    settle_interval=config.leader_settle_interval, body_limit=MAX_BODY_BYTES).install(app)
     app[routes_apps.PLATFORM] = platform
     app[EVENTS] = bus
 
@@ -173,6 +236,7 @@ def build_api_app(platform: Platform, bus: EventBus, config: ApiConfig) -> web.A
     app.router.add_get("/ping", ping)
     app.router.add_get("/v2/info", info)
     app.router.add_get("/v2/leader", leader)
+    app.router.add_delete("/v2/leader", abdicate)
     app.router.add_get("/v2/events", events)
     for register in ROUTE_MODULES:
         register(app)

@@ -1,7 +1,8 @@
 """What the HTTP API needs from the platform behind it, as a protocol (the scheduler runtime implements it).
 
 Keeping this here lets ``api`` depend only on the core (``mesospaas``): the composition root
-(``scheduler.local`` / ``scheduler.serve``) hands the runtime in.
+(``scheduler.local`` / ``scheduler.serve``) hands the runtime in. ``LeaderView`` is what the API needs from
+the leader election (``scheduler.ha``) when several instances run side by side.
 """
 
 from __future__ import annotations
@@ -55,3 +56,26 @@ class Platform(Protocol):
     async def reset_delay(self, app_id: AppId) -> bool: ...
 
     def launch_queue(self) -> Any: ...
+
+
+class LeaderView(Protocol):
+    """The leader election as the API sees it. Every value may change between two reads: read, don't cache."""
+
+    @property
+    def is_leader(self) -> bool:
+        """This instance leads right now."""
+        ...
+
+    @property
+    def leader(self) -> str | None:
+        """``host:port`` of the current leader's API; ``None`` while unknown."""
+        ...
+
+    @property
+    def me(self) -> str:
+        """This instance's advertised API ``host:port`` (what the others proxy to when it leads)."""
+        ...
+
+    async def abdicate(self) -> None:
+        """Give up leadership (``DELETE /v2/leader``)."""
+        ...

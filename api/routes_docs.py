@@ -14,6 +14,8 @@ that take one of two shapes (a kill answers with the killed tasks, or with a Dep
 ``scale=true``), the bare array of group versions and the dry-run plan are filled in afterwards
 (``_RESPONSE_OVERRIDES``), and so are the two error bodies ``openapi_document`` describes too narrowly
 (``_ERROR_BODIES``: a 400 whose ``details`` is the JSON parser's message, a 409 matching both of its shapes).
+Every operation also lists the answers a standby gives for the leader (``_STANDBY_ERRORS``: 502, 504;
+``api.leader_proxy``), which a single instance never gives.
 
 The document and the page are built once per application, when the routes are registered. Nothing here
 fails at request time.
@@ -40,6 +42,7 @@ from api.schemas.responses import (
     DeploymentResultSchema,
     DeploymentStepSchema,
     LeaderResponseSchema,
+    MessageSchema,
     QueueResponseSchema,
     TaskIdsSchema,
     TaskListResponseSchema,
@@ -116,11 +119,17 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("GET", "/v2/info", "Server info and configuration", response=MarathonInfoSchema, tags=("server",)),
     RouteSpec("GET", "/v2/leader", "The current leader", response=LeaderResponseSchema, status_codes=(200, 404),
               tags=("server",)),
-    RouteSpec("GET", "/v2/events", "Server-Sent Events (needs Accept: text/event-stream)", status_codes=(200, 405),
-              tags=("events",), response_content_type="text/event-stream",
+    RouteSpec("DELETE", "/v2/leader", "Make the leader give up leadership (HA only)", response=MessageSchema,
+              status_codes=(200, 400, 404), tags=("server",),
+              description="200 {\"message\": \"Leadership abdicated\"}, then the leader abdicates and another "
+                          "instance is elected. 404 on an instance without high availability (no --zk): nothing "
+                          "happens. 400 for backup= or restore=, which are not supported."),
+    RouteSpec("GET", "/v2/events", "Server-Sent Events (needs Accept: text/event-stream)",
+              status_codes=(200, 302, 405), tags=("events",), response_content_type="text/event-stream",
               query=(QueryParam("event_type", repeated=True, description="Only these event types."),
                      QueryParam("plan-format", description="Ignored: light is the only plan format.")),
-              description="CRLF frames; event_stream_attached first; a keep-alive every 10 s."),
+              description="CRLF frames; event_stream_attached first; a keep-alive every 10 s. A standby answers "
+                          "302 with the leader's URL in Location."),
     # api.routes_apps: apps
     RouteSpec("GET", "/v2/apps", "List apps (counts and deployments always embedded)", response=AppListResponseSchema,
               status_codes=(200, 400), tags=("apps",),
@@ -245,6 +254,13 @@ _ERROR_BODIES: dict[str, dict[str, Any]] = {
 }
 """Error bodies ``openapi_document`` describes too narrowly (see the comments), replaced wherever they occur."""
 
+_STANDBY_ERRORS: dict[str, str] = {
+    "502": "Standby only (HA): no leader could be determined, the leader refused the connection, or a proxying "
+           "loop was detected",
+    "504": "Standby only (HA): the leader did not answer in time",
+}
+"""What a standby answers, for any path, when it cannot hand the request to the leader (``api.leader_proxy``)."""
+
 
 def api_document(version: str = "1.11.0") -> dict[str, Any]:
     """The OpenAPI 3.0 document of every route in ``ROUTES``."""
@@ -263,6 +279,10 @@ def api_document(version: str = "1.11.0") -> dict[str, Any]:
                 body = response.get("content", {}).get("application/json")
                 if body is not None and status in _ERROR_BODIES:
                     body["schema"] = copy.deepcopy(_ERROR_BODIES[status])
+            for status, description in _STANDBY_ERRORS.items():
+                operation["responses"][status] = {
+                    "description": description,
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Message"}}}}
     return doc
 
 

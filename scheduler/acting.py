@@ -11,8 +11,16 @@ from __future__ import annotations
 from typing import Protocol
 
 
-class NotLeader(Exception):
+class NotActing(Exception):
+    """The scheduler cannot act on a request now (the API answers 503: try again, maybe elsewhere)."""
+
+
+class NotLeader(NotActing):
     """This process lost (or gave up) leadership: it must not call Mesos or write state any more."""
+
+
+class RuntimeStopped(NotActing):
+    """The scheduler runtime has stopped (after an error it could not act past, such as a store failure)."""
 
 
 class ActingGate(Protocol):

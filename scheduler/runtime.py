@@ -44,7 +44,7 @@ from mesospaas.model.group_parts import GroupNode, PartChanges, assemble, change
 from mesospaas.model.ids import AppVersion, TaskId
 from mesospaas.placement import AppDiagnostics, Profile, default_profile, place
 from mesospaas.reconcile.reconcile_app import apply_result, reconcile_app
-from scheduler.acting import ActingGate, NotLeader
+from scheduler.acting import ActingGate, RuntimeStopped
 from scheduler.codecs import CodecError, decode, encode
 from scheduler.events import EventBus, instance_changed_event, status_update_event
 from scheduler.mesos_adapter import AdapterError, offer_from_mesos, status_facts, task_info
@@ -213,12 +213,14 @@ class SchedulerRuntime:
             framework_id = self.store.get(FRAMEWORK, "id")
             state.framework_id = framework_id.decode() if framework_id else None
             return state
+        started = time.monotonic()
         try:
             self.state = await asyncio.to_thread(read)
         except CodecError as exc:
             raise RuntimeError(f"the store holds data this version cannot read: {exc}") from exc
-        log.info("loaded %d apps, %d instances, %d deployments, framework id %s", len(self.state.apps),
-                 len(self.state.instances), len(self.state.deployments), self.state.framework_id)
+        log.info("loaded %d apps, %d instances, %d deployments, framework id %s in %.2f s", len(self.state.apps),
+                 len(self.state.instances), len(self.state.deployments), self.state.framework_id,
+                 time.monotonic() - started)
 
     async def _ticker(self) -> None:
         while True:
@@ -271,7 +273,7 @@ class SchedulerRuntime:
     async def submit(self, fn: Callable[[], Awaitable[Any]]) -> Any:
         """Runs ``fn`` on the runtime's task, in order with Mesos events; returns its result."""
         if self._failed is not None:
-            raise RuntimeError(f"the scheduler runtime has stopped: {self._failed}")
+            raise RuntimeStopped(f"the scheduler runtime has stopped: {self._failed}")
         command = _Command(fn)
         self._events.put_nowait(command)
         return await command.future

@@ -1,4 +1,8 @@
-"""``mesospaas serve``: the framework process (scheduler runtime; the HTTP API and ZooKeeper join later).
+"""``mesospaas serve``: the framework process (scheduler runtime and HTTP API).
+
+Without ``--zk`` one instance keeps its state in ``--work-dir`` (a local directory store, locked against a
+second process). With ``--zk zk://hosts/path`` instances elect a leader through ZooKeeper and keep every piece
+of state there (``scheduler.ha``, ``scheduler.ha_runner``); standbys proxy the API to the leader.
 
 Every flag also reads ``MESOSPAAS_<FLAG>``; bad values exit with status 2. SIGINT or SIGTERM stop the scheduler
 and leave the framework registered with Mesos (failover), so its tasks keep running for the next start.
@@ -13,14 +17,18 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
 from api.app import ApiConfig, build_api_app
+from scheduler.acting import ActingGate
 from scheduler.events import EventBus
+from scheduler.ha import ZooKeeperUnavailable, connect_zookeeper, parse_zk_url
+from scheduler.ha_runner import HaRunner
 from scheduler.mesos_driver import ONE_WEEK, FrameworkSettings
 from scheduler.runtime import RuntimeSettings, SchedulerRuntime
-from scheduler.store import LocalDirectoryStore, StoreError
+from scheduler.store import LocalDirectoryStore, Store, StoreError
 
 log = logging.getLogger(__name__)
 ENV_PREFIX = "MESOSPAAS_"
@@ -42,6 +50,12 @@ def add_scheduler_arguments(parser: argparse.ArgumentParser, *, with_master: boo
         add_flag(parser, "master", "127.0.0.1:5050", help="Mesos master, host:port or zk://host:2181/mesos")
         add_flag(parser, "http-port", "8080", type=int, help="API port (0 picks a free one)")
         add_flag(parser, "http-address", "127.0.0.1", help="address the API binds")
+        add_flag(parser, "hostname", None, help="address other instances reach this one's API at "
+                                                "(default: --http-address)")
+        add_flag(parser, "zk", None, help="ZooKeeper for state and leader election, zk://host:2181[,host]/path "
+                                          "(default: none; state in --work-dir, a single instance)")
+        add_flag(parser, "zk-session-timeout", "10", type=float,
+                 help="ZooKeeper session timeout in seconds: a crashed leader is replaced after about this long")
     add_flag(parser, "work-dir", default_work_dir(), help="where the scheduler keeps its state")
     add_flag(parser, "framework-name", "mesospaas", help="framework name registered with Mesos")
     add_flag(parser, "mesos-user", "root", help="user tasks run as unless an app says otherwise")
@@ -60,10 +74,13 @@ def configure_logging(level: str) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-async def start_api(runtime: SchedulerRuntime, bus: EventBus, config: ApiConfig, address: str) -> web.AppRunner:
+async def start_api(runtime: Any, bus: EventBus, config: ApiConfig, address: str,
+                    leadership: Any = None) -> web.AppRunner:
     """Serves the API on ``address:config.http_port`` (0 = a free port, written back into ``config``) and
     prints the ready line ``mesospaas API: http://ADDRESS:PORT``."""
-    runner = web.AppRunner(build_api_app(runtime, bus, config), access_log=None)
+    app = build_api_app(runtime, bus, config) if leadership is None else \
+        build_api_app(runtime, bus, config, leadership=leadership)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
         await web.TCPSite(runner, address, config.http_port).start()
@@ -97,6 +114,8 @@ async def serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if args.zk:
+        return await serve_ha(args, parser, runtime_settings, framework, stop)
     try:
         store = LocalDirectoryStore(Path(args.work_dir) / "state")
     except StoreError as exc:
@@ -122,6 +141,50 @@ async def serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
             await runner.cleanup()
         await runtime.stop()
         store.close()
+    return 0
+
+
+async def serve_ha(args: argparse.Namespace, parser: argparse.ArgumentParser, runtime_settings: RuntimeSettings,
+                   framework: FrameworkSettings, stop: asyncio.Event) -> int:
+    """One of several instances: elect through ZooKeeper; lead (runtime + API) or stand by (API proxy)."""
+    try:
+        hosts, base = parse_zk_url(args.zk)
+    except ValueError as exc:
+        parser.error(f"--zk: {exc}")
+    if args.zk_session_timeout < 1:
+        parser.error("--zk-session-timeout must be at least 1 second")
+    if not 0 <= args.http_port <= 65535:
+        parser.error("--http-port must be between 0 and 65535")
+    try:
+        client = await asyncio.to_thread(connect_zookeeper, hosts, args.zk_session_timeout)
+    except ZooKeeperUnavailable as exc:
+        print(f"mesospaas: {exc}", file=sys.stderr)
+        return 1
+    bus = EventBus()
+
+    def make_runtime(store: Store, gate: ActingGate) -> SchedulerRuntime:
+        return SchedulerRuntime(store, runtime_settings, framework, events=bus, gate=gate)
+
+    ha = HaRunner(client, base, "", args.zk_session_timeout, make_runtime)
+    config = ApiConfig(http_port=args.http_port, hostname=args.hostname or args.http_address, master=args.master,
+                       framework_name=framework.name, mesos_user=framework.user, mesos_role=framework.role,
+                       zk=args.zk)
+    runner: web.AppRunner | None = None
+    try:
+        runner = await start_api(ha.platform, bus, config, args.http_address, leadership=ha.election)
+        ha.election.me = f"{config.hostname}:{config.http_port}"
+        await ha.start()
+        log.info("in the leader election at %s as %s", args.zk, ha.election.me)
+        await stop.wait()
+    except OSError as exc:
+        print(f"mesospaas: cannot start: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await ha.stop()
+        if runner is not None:
+            await runner.cleanup()
+        await asyncio.to_thread(client.stop)
+        client.close()
     return 0
 
 

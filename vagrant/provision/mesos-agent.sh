@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# A Mesos agent as a systemd service (mesos-agent.service). Needs Mesos installed (mesos-install.sh).
+#
+# Inputs (environment, set by the Vagrantfile):
+#   NODE_IP           this node's private address: the agent binds and advertises it, also as its hostname, so the
+#                     host:port of a task (in the mesospaas API) can be reached from outside the cluster
+#   MASTER_ZK         zk://HOST:2181,.../mesos: where the agent finds the leading master
+#   AGENT_ATTRIBUTES  Mesos attribute syntax, e.g. "rack:r1;zone:a" (constraints and affinity use them)
+#   AGENT_RESOURCES   Mesos resource syntax, e.g. "cpus:2;mem:1536;ports:[31000-32000]" (disk: detected)
+#
+# Isolation is POSIX (posix/cpu, posix/mem, launcher posix): it works whatever cgroups version the kernel runs
+# (Debian 12 boots with cgroups v2 only) and needs no systemd integration in the agent. Memory and CPU limits
+# are then accounted, not enforced. KillMode=process: restarting the agent leaves the tasks running, and the
+# agent recovers them from its checkpoints (mesospaas registers with checkpoint: true).
+# Idempotent: the agent restarts only when its unit changed.
+set -euo pipefail
+
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export DEBIAN_FRONTEND=noninteractive
+log() { echo "[mesos-agent] $*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+: "${NODE_IP:?NODE_IP is required}"
+: "${MASTER_ZK:?MASTER_ZK is required: zk://host:2181,.../mesos}"
+: "${AGENT_ATTRIBUTES:?AGENT_ATTRIBUTES is required, e.g. rack:r1;zone:a}"
+: "${AGENT_RESOURCES:?AGENT_RESOURCES is required, e.g. cpus:2;mem:1536;ports:[31000-32000]}"
+
+binary=$(command -v mesos-agent) || die "mesos-agent is not installed (run mesos-install.sh first)"
+
+# Tasks are plain commands (the example app, examples/hello-web.json, runs python3's http.server), and Mesos
+# runs HTTP health checks (MESOS_HTTP) with curl.
+missing=()
+for pkg in python3 curl; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing ${missing[*]}"
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+install -d -m 0755 /var/lib/mesos/agent /var/log/mesos
+
+changed=0
+unit=/etc/systemd/system/mesos-agent.service
+tmp=$(mktemp)
+cat > "$tmp" <<EOF
+# Written by vagrant/provision/mesos-agent.sh.
+[Unit]
+Description=Mesos agent $NODE_IP
+Documentation=https://mesos.apache.org/documentation/latest/configuration/agent/
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+ExecStart=$binary \\
+  --master=$MASTER_ZK \\
+  --ip=$NODE_IP \\
+  --hostname=$NODE_IP \\
+  --port=5051 \\
+  --work_dir=/var/lib/mesos/agent \\
+  --log_dir=/var/log/mesos \\
+  --containerizers=mesos \\
+  --launcher=posix \\
+  --isolation=posix/cpu,posix/mem \\
+  --systemd_enable_support=false \\
+  "--attributes=$AGENT_ATTRIBUTES" \\
+  "--resources=$AGENT_RESOURCES"
+KillMode=process
+Restart=always
+RestartSec=10
+LimitNOFILE=65536
+
+[Install]
+WantedBy=multi-user.target
+EOF
+if ! cmp -s "$tmp" "$unit"; then
+  if [ -f "$unit" ] && [ -e /var/lib/mesos/agent/meta/slaves/latest ]; then
+    log "WARNING: the agent's flags changed. If it no longer starts ('Incompatible agent info' in"
+    log "  journalctl -u mesos-agent), it must register anew, which loses its tasks:"
+    log "  sudo rm -f /var/lib/mesos/agent/meta/slaves/latest && sudo systemctl restart mesos-agent"
+  fi
+  install -m 0644 "$tmp" "$unit"
+  changed=1
+  log "wrote $unit"
+fi
+rm -f "$tmp"
+
+systemctl daemon-reload
+systemctl enable mesos-agent.service >/dev/null 2>&1
+if [ $changed = 1 ]; then
+  systemctl restart mesos-agent.service
+else
+  systemctl start mesos-agent.service
+fi
+
+for _ in $(seq 1 30); do
+  if curl -fsS -o /dev/null "http://$NODE_IP:5051/state"; then
+    log "running at http://$NODE_IP:5051 ($AGENT_ATTRIBUTES; $AGENT_RESOURCES)"
+    exit 0
+  fi
+  sleep 2
+done
+die "mesos-agent did not answer on http://$NODE_IP:5051/state: see journalctl -u mesos-agent and /var/log/mesos"
