@@ -37,7 +37,7 @@ from api.schemas.fields import (
     OneOfTypes,
 )
 from api.schemas.group import GroupSchema
-from api.schemas.responses import LockedErrorSchema, MessageSchema, ValidationErrorSchema
+from api.schemas.responses import InvalidJsonSchema, LockedErrorSchema, MessageSchema, ValidationErrorSchema
 
 OPENAPI_VERSION = "3.0.3"
 SchemaRef = type[Schema] | Schema | None
@@ -131,6 +131,8 @@ class _Components:
             out["example"] = metadata["example"]
         if fld.dump_only:
             out["readOnly"] = True
+        if fld.allow_none and out:
+            out["nullable"] = True  # null is accepted (and means "absent")
         if "$ref" in out and len(out) > 1:  # OpenAPI 3.0 ignores siblings of $ref: wrap it
             ref = {"$ref": out.pop("$ref")}
             out = {"allOf": [ref], **out}
@@ -233,10 +235,15 @@ def _query_parameter(param: QueryParam) -> dict[str, Any]:
 
 def _error_response(components: _Components, status: int) -> dict[str, Any]:
     description = _STATUS_TEXT.get(status, "Error")
-    if status in (400, 422):
+    if status == 422:
         schema: dict[str, Any] = components.ref(ValidationErrorSchema)
+    elif status == 400:
+        # Marathon's 400 "Invalid JSON" carries the parser's message as a string when the body is not JSON.
+        schema = {"anyOf": [components.ref(ValidationErrorSchema), components.ref(InvalidJsonSchema)]}
     elif status == 409:
-        schema = {"oneOf": [components.ref(LockedErrorSchema), components.ref(MessageSchema)]}
+        # A lock (with ``deployments``) or "already exists" (message only). Not ``oneOf``: neither shape has a
+        # required key, so every body matches both and ``oneOf`` would reject all of them.
+        schema = {"anyOf": [components.ref(LockedErrorSchema), components.ref(MessageSchema)]}
     else:
         schema = components.ref(MessageSchema)
     return {"description": description, "content": {"application/json": {"schema": schema}}}

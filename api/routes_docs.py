@@ -12,9 +12,7 @@ table with the router, then fuzzes every operation against the document); the do
 OpenAPI 3.0 meta-schema. ``RouteSpec`` holds one response schema per operation, so the few Marathon responses
 that take one of two shapes (a kill answers with the killed tasks, or with a DeploymentResult when
 ``scale=true``), the bare array of group versions and the dry-run plan are filled in afterwards
-(``_RESPONSE_OVERRIDES``), and so are the two error bodies ``openapi_document`` describes too narrowly
-(``_ERROR_BODIES``: a 400 whose ``details`` is the JSON parser's message, a 409 matching both of its shapes).
-Every operation also lists the answers a standby gives for the leader (``_STANDBY_ERRORS``: 502, 504;
+(``_RESPONSE_OVERRIDES``). Every operation also lists the answers a standby gives for the leader (``_STANDBY_ERRORS``: 502, 504;
 ``api.leader_proxy``), which a single instance never gives.
 
 The document and the page are built once per application, when the routes are registered. Nothing here
@@ -74,13 +72,6 @@ class MarathonInfoSchema(StrictSchema):
     zookeeper_config = fields.Dict()
     http_config = fields.Dict(metadata=meta("http_port."))
     event_subscriber = fields.Raw(metadata=meta("Always null (HTTP callback subscriptions are not offered)."))
-
-
-class InvalidJsonSchema(StrictSchema):
-    """400 for a body that is not JSON at all: ``details`` is the parser's message (a string)."""
-
-    message = JsonString(metadata=meta("\"Invalid JSON\"."))
-    details = JsonString(metadata=meta("What the JSON parser reported."))
 
 
 class GroupDryRunSchema(StrictSchema):
@@ -266,7 +257,7 @@ def api_document(version: str = "1.11.0") -> dict[str, Any]:
     """The OpenAPI 3.0 document of every route in ``ROUTES``."""
     doc = openapi_document(ROUTES, title=TITLE, version=version, description=DESCRIPTION)
     schemas = doc["components"]["schemas"]
-    for extra in (GroupDryRunSchema, InvalidJsonSchema):  # components only the overrides refer to
+    for extra in (GroupDryRunSchema,):  # components only the overrides refer to
         for name, schema in json_schema(extra)[1].items():
             schemas.setdefault(name, schema)
     doc["components"]["schemas"] = dict(sorted(schemas.items()))
@@ -275,10 +266,6 @@ def api_document(version: str = "1.11.0") -> dict[str, Any]:
         ok["content"] = {"application/json": {"schema": copy.deepcopy(schema)}}
     for operations in doc["paths"].values():
         for operation in operations.values():
-            for status, response in operation["responses"].items():
-                body = response.get("content", {}).get("application/json")
-                if body is not None and status in _ERROR_BODIES:
-                    body["schema"] = copy.deepcopy(_ERROR_BODIES[status])
             for status, description in _STANDBY_ERRORS.items():
                 operation["responses"][status] = {
                     "description": description,

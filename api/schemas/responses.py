@@ -181,6 +181,13 @@ class ValidationErrorSchema(StrictSchema):
     details = JsonList(JsonNested(ValidationDetailSchema))
 
 
+class InvalidJsonSchema(StrictSchema):
+    """400 for a body that is not JSON at all: ``details`` is the parser's message (a string)."""
+
+    message = JsonString(metadata=meta("\"Invalid JSON\"."))
+    details = JsonString(metadata=meta("What the JSON parser reported."))
+
+
 class LockedErrorSchema(StrictSchema):
     """409 when a running deployment locks the object (``deployments`` tells it from "already exists")."""
 
