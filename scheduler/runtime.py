@@ -399,7 +399,7 @@ class SchedulerRuntime:
                                     currentStep=_step_json(deployment, 0))
         await self._advance_deployments()
         await self._reconcile_apps(deployment.affected_apps)
-        await self._decide_offer_interest()
+        await self._revive_for(deployment.affected_apps)
         return deployment
 
     def _definition_changes(self, deployment: DeploymentPlan, parts: PartChanges, given: dict[AppId, bytes],
@@ -813,6 +813,31 @@ class SchedulerRuntime:
             await self._driver.kill(str(task))
         except MesosCallError as exc:
             log.warning("KILL of %s failed (will retry): %s", task, exc)
+
+    async def _revive_for(self, app_ids: Iterable[AppId]) -> None:
+        """After a change to ``app_ids``: REVIVE if they now have instances to launch.
+
+        Looks at those apps only (a full launch queue over every instance costs milliseconds per thousand
+        apps); suppressing, which needs the whole queue, is left to the next tick."""
+        if self._driver is None or not self.subscribed.is_set():
+            return
+        now = self.clock()
+        wanted = set(app_ids)
+        inputs = self._reconcile_inputs()
+        specs = [spec for a in wanted if (spec := inputs.get(a, (None, None))[0]) is not None]
+        instances = [i for i in self.state.instances.values() if i.app_id in wanted]
+        queue = launch_queue(Snapshot.of(specs, instances, now), self.state.backoffs, now)
+        if not queue.pending:
+            return
+        decision = decide_offer_interest(queue, self._interest, frozenset({self.framework.role}))
+        self._interest = OfferInterestState(wanted_roles=self._interest.wanted_roles | decision.state.wanted_roles,
+                                            queued=self._interest.queued | decision.state.queued)
+        if decision.revive:
+            try:
+                await self._driver.revive()
+            except MesosCallError as exc:
+                log.warning("REVIVE failed: %s", exc)
+                self._interest = OfferInterestState()
 
     async def _decide_offer_interest(self, queue: Any = None) -> None:
         if self._driver is None or not self.subscribed.is_set():

@@ -273,6 +273,8 @@ class Group:
 
         Marathon orders deployment steps by this number. A cycle anywhere makes it a ``DependencyCycle``.
         """
+        if not any(g.dependencies or g.app_dependencies for g in self.all_groups()):
+            return MappingProxyType({key: 1 for key in sorted(self.all_apps())})  # nothing depends on anything
         graph = self.dependency_graph()
         depth: dict[AppId, int] = {}
         visiting: set[AppId] = set()
