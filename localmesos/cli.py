@@ -3,7 +3,8 @@
 Every flag also reads an environment variable (``<PREFIX>PORT``, ``<PREFIX>AGENTS``, ...); a flag on the command
 line wins. Bad values exit with status 2 and a usage message (argparse). The master prints one line
 ``localmesos master: http://127.0.0.1:PORT`` on stdout once it serves; SIGINT or SIGTERM stops everything,
-tasks included, and the process exits 0.
+tasks included, and the process exits 0. With ``--zk zk://host:2181/mesos`` the master also registers in
+ZooKeeper the way a real master does (``zk_registration``); when ZooKeeper answers, before the ready line.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from .cluster import ClusterConfig, ClusterConfigError, LocalCluster, build_agent_specs
 from .master import MasterFlags
+from .zk_registration import ZkUrlError, parse_zk_url
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser, env_prefix: str = "LOCALMESOS
     flag("offer-refuse-default", "5", type=float, help="default refuse_seconds of DECLINE/ACCEPT filters")
     flag("status-update-retry-interval", "10", type=float, help="first re-send of an unacknowledged update")
     flag("executor-registration-timeout", "60", type=float, help="seconds an executor has to subscribe")
+    flag("zk", None, help="register the master in ZooKeeper like a real master does, "
+                          "zk://[user:password@]host1:port1,host2:port2/path or file:///path/to/file")
     flag("log-level", "INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log level")
 
 
@@ -72,6 +76,12 @@ def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
             parser.error(f"--{name.replace('_', '-')} must be positive")
     if args.offer_refuse_default < 0:
         parser.error("--offer-refuse-default must not be negative")
+    zk = getattr(args, "zk", None)  # callers building their own Namespace (mesospaas local) may leave it out
+    if zk:
+        try:
+            parse_zk_url(zk)
+        except ZkUrlError as exc:
+            parser.error(f"--zk: {exc}")
     simulate = bool(args.simulate)
     count = args.agents
     if count is None and not args.cluster:
@@ -88,7 +98,7 @@ def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
     return ClusterConfig(agents=specs, master=master, mode="simulate" if simulate else "process",
                          work_dir=Path(args.work_dir) if args.work_dir else None,
                          status_update_retry_interval=args.status_update_retry_interval,
-                         executor_registration_timeout=args.executor_registration_timeout)
+                         executor_registration_timeout=args.executor_registration_timeout, zk=zk or None)
 
 
 async def serve(config: ClusterConfig) -> None:

@@ -11,6 +11,7 @@ Stopping the cluster stops every process it started, tasks included.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import tempfile
@@ -25,6 +26,7 @@ from .agent import Agent, AgentFlags
 from .master import Master, MasterFlags
 from .master_http import MASTER_KEY, build_master_app
 from .resources import ResourceError, Resources, parse_attributes
+from .zk_registration import SESSION_TIMEOUT, ZkUrlError, ZooKeeperRegistration, parse_zk_url
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,10 @@ class ClusterConfig:
     status_update_retry_interval: float = 10.0
     executor_registration_timeout: float = 60.0
     executor_shutdown_grace_period: float = 5.0
+    zk: str | None = None
+    """``zk://host1:2181,host2:2181/mesos``: register the master in ZooKeeper like a real one (see zk_registration)."""
+    zk_session_timeout: float = SESSION_TIMEOUT
+    """Mesos' ``--zk_session_timeout``; also how long ``start`` waits for the first registration."""
 
 
 def port_slice(index: int, count: int) -> str:
@@ -129,6 +135,10 @@ class LocalCluster:
 
     def __init__(self, config: ClusterConfig) -> None:
         self.config = config
+        try:
+            self._zk_url = parse_zk_url(config.zk) if config.zk else None
+        except ZkUrlError as exc:
+            raise ClusterConfigError(f"--zk: {exc}") from exc
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if config.work_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="localmesos-")
@@ -139,6 +149,7 @@ class LocalCluster:
         self.master = Master(config.master)
         self.agents: list[Agent] = []
         self._runner: web.AppRunner | None = None
+        self.zk_registration: ZooKeeperRegistration | None = None
 
     @property
     def url(self) -> str:
@@ -168,10 +179,21 @@ class LocalCluster:
                           flags=flags, hostname=spec.hostname)
             await agent.start()
             self.agents.append(agent)
+        if self._zk_url is not None:  # last: a framework that finds the master in ZooKeeper finds it complete
+            self.zk_registration = ZooKeeperRegistration(self._zk_url, self.master.master_info(),
+                                                         session_timeout=self.config.zk_session_timeout)
+            await asyncio.get_running_loop().run_in_executor(None, self.zk_registration.start,
+                                                       self.config.zk_session_timeout)
         log.info("localmesos: master %s with %d agents (%s mode), work dir %s", self.url, len(self.agents),
                  self.config.mode, self.work_dir)
 
     async def stop(self) -> None:
+        if self.zk_registration is not None:  # first: frameworks stop finding a master that is going away
+            registration, self.zk_registration = self.zk_registration, None
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, registration.stop)
+            except Exception:
+                log.exception("leaving ZooKeeper %s failed", registration.url)
         for agent in self.agents:
             try:
                 await agent.shutdown()
