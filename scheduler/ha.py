@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 
 from kazoo.client import KazooClient, KazooState
 from kazoo.exceptions import KazooException, NoNodeError
+from kazoo.handlers.threading import KazooTimeoutError
 from kazoo.retry import KazooRetry
 from tenacity import RetryError, Retrying, before_sleep_log, retry_if_exception_type, stop_after_attempt, \
     wait_exponential
@@ -61,21 +62,28 @@ def parse_zk_url(url: str) -> tuple[str, str]:
 
 
 def connect_zookeeper(hosts: str, session_timeout: float, connect_attempts: int = 8) -> KazooClient:
-    """A started kazoo client; connection attempts back off exponentially (0.5 s doubling, 10 s at most)."""
-    client = KazooClient(hosts=hosts, timeout=session_timeout,
-                         connection_retry=KazooRetry(max_tries=-1, delay=0.2, backoff=2, max_delay=5),
-                         command_retry=KazooRetry(max_tries=3, delay=0.1, backoff=2, max_delay=2))
+    """A started kazoo client; connection attempts back off exponentially (0.5 s doubling, 10 s at most).
+
+    Once connected, kazoo itself reconnects after a loss (backing off up to 5 s between tries)."""
+    def attempt() -> KazooClient:
+        client = KazooClient(hosts=hosts, timeout=session_timeout,
+                             connection_retry=KazooRetry(max_tries=-1, delay=0.2, backoff=2, max_delay=5),
+                             command_retry=KazooRetry(max_tries=3, delay=0.1, backoff=2, max_delay=2))
+        try:
+            client.start(timeout=max(2.0, session_timeout))
+        except BaseException:
+            client.close()
+            raise
+        return client
+
     try:
-        for attempt in Retrying(stop=stop_after_attempt(connect_attempts),
-                                wait=wait_exponential(multiplier=0.5, max=10),
-                                retry=retry_if_exception_type(KazooException),
-                                before_sleep=before_sleep_log(log, logging.WARNING), reraise=False):
-            with attempt:
-                client.start(timeout=max(2.0, session_timeout))
+        started: KazooClient = Retrying(
+            stop=stop_after_attempt(connect_attempts), wait=wait_exponential(multiplier=0.5, max=10),
+            retry=retry_if_exception_type((KazooException, KazooTimeoutError)),
+            before_sleep=before_sleep_log(log, logging.WARNING), reraise=False)(attempt)
     except RetryError as exc:
-        client.close()
         raise ZooKeeperUnavailable(f"ZooKeeper at {hosts} unreachable after {connect_attempts} attempts") from exc
-    return client
+    return started
 
 
 @dataclass
@@ -240,6 +248,10 @@ class Election:
                 log.warning("election: %s (retrying)", exc)
                 await asyncio.sleep(min(1.0, self.session_timeout / 4))
                 continue
+            except Exception:  # never let the election die: log it and look again after a pause
+                log.exception("election step failed (retrying)")
+                await asyncio.sleep(min(1.0, self.session_timeout / 4))
+                continue
             try:
                 await asyncio.wait_for(self._wake.wait(), self.session_timeout / 4)
             except asyncio.TimeoutError:
@@ -252,14 +264,20 @@ class Election:
     async def _step(self) -> None:
         if not self.client.connected:
             return
-        if self.member is None:
-            self.member = await asyncio.to_thread(
+        member = self.member
+        if member is None:
+            member = await asyncio.to_thread(
                 self.client.create, f"{self.election_path}/{MEMBER_PREFIX}", self._me.encode(),
                 ephemeral=True, sequence=True)
-            log.info("joined the election as %s", self.member)
+            self.member = member
+            log.info("joined the election as %s", member)
+        assert member is not None
         children = await asyncio.to_thread(self.client.get_children, self.election_path, self._watch)
+        if self.member != member:  # the session was lost or we abdicated meanwhile: look again
+            self._wake.set()
+            return
         members = sorted((c for c in children if c.startswith(MEMBER_PREFIX)), key=lambda c: c[len(MEMBER_PREFIX):])
-        mine = self.member.rsplit("/", 1)[1]
+        mine = member.rsplit("/", 1)[1]
         if mine not in members:  # our node is gone (session replaced): join again on the next round
             self.member = None
             self._end_term("member node vanished")
@@ -274,8 +292,8 @@ class Election:
                 return
             self._leading_member, self._leader = first, data.decode()
             log.info("leader is %s (%s)", self._leader, first)
-        if first == mine and (self.term is None or self.term.ended):
-            self.term = LeaderTerm(self.member, self.session_timeout / 2, time.monotonic())
+        if first == mine and self.member == member and (self.term is None or self.term.ended):
+            self.term = LeaderTerm(member, self.session_timeout / 2, time.monotonic())
             log.info("elected leader")
             self.on_term(self.term)
 

@@ -24,7 +24,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+from kazoo.client import KazooClient
+from kazoo.exceptions import KazooException
+from kazoo.handlers.threading import KazooTimeoutError
 from pymesos import MesosSchedulerDriver, Scheduler
+from tenacity import Retrying, before_sleep_log, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from scheduler.acting import ActingGate, NotLeader
 
@@ -153,6 +157,25 @@ class _Callbacks(Scheduler):  # type: ignore[misc]
         self._emit(MesosError(str(message)))
 
 
+def ensure_master_path(master: str, attempts: int = 6) -> None:
+    """Creates the path of a ``zk://hosts/path`` master URL if missing; retries ZooKeeper with backoff."""
+    hosts, _, path = master.split("://", 1)[1].partition("/")
+    hosts = hosts.rpartition("@")[2]
+
+    def attempt() -> None:
+        client = KazooClient(hosts=hosts, timeout=10)
+        try:
+            client.start(timeout=10)
+            client.ensure_path("/" + path.strip("/"))
+        finally:
+            client.stop()
+            client.close()
+
+    Retrying(stop=stop_after_attempt(attempts), wait=wait_exponential(multiplier=0.5, max=10),
+             retry=retry_if_exception_type((KazooException, KazooTimeoutError)),
+             before_sleep=before_sleep_log(log, logging.WARNING), reraise=True)(attempt)
+
+
 class MesosDriver:
     """One subscription to a Mesos master (``host:port`` or ``zk://...``) through pymesos."""
 
@@ -164,6 +187,7 @@ class MesosDriver:
         self._on_event = on_event
         self._settings = settings
         self._calls = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="mesos-calls")
+        self._master = master
         self._driver = MesosSchedulerDriver(_Callbacks(self._emit), settings.framework_info(framework_id), master,
                                             implicit_acknowledgements=False, failover=True)
         self._stopped = False
@@ -179,8 +203,13 @@ class MesosDriver:
 
     async def start(self) -> None:
         """Starts pymesos in a thread: its start does a blocking ``GET /version`` on the master, which may be
-        served by this very event loop (``mesospaas local``)."""
-        await asyncio.get_running_loop().run_in_executor(self._calls, self._driver.start)
+        served by this very event loop (``mesospaas local``). For a ``zk://`` master the Mesos path is made to
+        exist first: pymesos' detector watches it through a chroot and silently never finds a master when it
+        is missing (a fresh ZooKeeper, masters not up yet)."""
+        loop = asyncio.get_running_loop()
+        if self._master.startswith(("zk://", "zoo://")):
+            await loop.run_in_executor(self._calls, ensure_master_path, self._master)
+        await loop.run_in_executor(self._calls, self._driver.start)
 
     async def stop(self) -> None:
         """Leaves the framework registered (failover), so a restarted mesospaas finds its tasks."""
@@ -192,8 +221,15 @@ class MesosDriver:
         self._calls.shutdown(wait=True)
 
     def _stop_blocking(self) -> None:
+        detector = getattr(self._driver, "detector", None)
         self._driver.stop(failover=True)
         self._driver.join()
+        client = getattr(detector, "zk", None)
+        if client is not None:  # pymesos stops its detector's ZooKeeper client but never closes it
+            try:
+                client.close()
+            except Exception as exc:  # closing is best effort; the process goes on
+                log.debug("closing the master detector's ZooKeeper client: %s", exc)
 
     # -- calls ----------------------------------------------------------------------------------------
     # pymesos sends every call on one blocking connection, one round trip at a time, which caps a large launch

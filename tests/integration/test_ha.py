@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.localmesos.conftest import ThreadedCluster
+from tests.localmesos.conftest import ThreadedCluster, make_config
 from tests.zookeeper_server import ZooKeeperServer
 
 SESSION_TIMEOUT = "2"
@@ -28,12 +28,13 @@ SESSION_TIMEOUT = "2"
 class Instance:
     """One ``mesospaas serve --zk`` process; its log goes to a file for post-mortems."""
 
-    def __init__(self, name: str, zk_url: str, mesos: ThreadedCluster, tmp_path: Path) -> None:
+    def __init__(self, name: str, zk_url: str, mesos: ThreadedCluster, tmp_path: Path,
+                 master: str | None = None) -> None:
         self.name = name
         self.log_path = tmp_path / f"{name}.log"
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "scheduler.cli", "serve", "--master", mesos.address, "--zk", zk_url,
+            [sys.executable, "-m", "scheduler.cli", "serve", "--master", master or mesos.address, "--zk", zk_url,
              "--zk-session-timeout", SESSION_TIMEOUT, "--http-port", "0", "--framework-name", "mesospaas-ha",
              "--work-dir", str(tmp_path / name), "--decline-offer-duration", "1", "--log-level", "INFO"],
             stdout=subprocess.PIPE, stderr=self._log)
@@ -243,3 +244,24 @@ def test_a_frozen_leader_does_not_act_when_it_wakes(mesos: ThreadedCluster, zk_u
     assert running_ids(leader.url, "/fresh", 1) == fresh
     assert not before & mesos_running_tasks(mesos)  # /calm's tasks were killed by the new leader only
     assert fresh <= mesos_running_tasks(mesos)
+
+
+def test_the_mesos_master_is_found_through_zookeeper(zookeeper_server: ZooKeeperServer, tmp_path: Path) -> None:
+    """``--master zk://.../mesos`` as in production: the embedded master registers there as Mesos masters do
+    (``local-mesos --zk``), and the schedulers find it, elect a leader and run an app."""
+    chroot = f"/zk-master-{uuid.uuid4().hex[:10]}"
+    config = make_config(tmp_path, 2, resources="cpus:2;mem:2048;disk:1000")
+    config.zk = f"zk://{zookeeper_server.hosts}{chroot}/mesos"
+    mesos = ThreadedCluster(config)
+    instances: list[Instance] = []
+    try:
+        instances = [Instance(f"zk-master-{n}", f"zk://{zookeeper_server.hosts}{chroot}/mesospaas", mesos, tmp_path,
+                              master=config.zk) for n in range(2)]
+        leader = wait_for(lambda: leader_of(instances), what="a leader")
+        assert call("POST", f"{leader.url}/v2/apps", sleeper("/found", 2))[0] == 201
+        ids = wait_for(lambda: running_ids(leader.url, "/found", 2), what="/found running")
+        assert ids <= mesos_running_tasks(mesos)
+    finally:
+        for inst in instances:
+            inst.stop()
+        mesos.stop()
