@@ -75,6 +75,8 @@ class RuntimeSettings:
     reconciliation_interval: float = 600.0
     decline_refuse_seconds: float = 120.0
     max_launches_per_round: int = 5000
+    max_app_versions: int = MAX_STORED_VERSIONS
+    """How many definitions of each app are kept (``/v2/apps/{id}/versions``, rollback); older ones are dropped."""
     seed: int | None = None
 
 
@@ -416,7 +418,7 @@ class SchedulerRuntime:
             versions = kept[app_id] = dict(kept.get(app_id, {}))
             versions[app.version] = raw
             changes.append(Put(DEFINITIONS, f"{app_id}@{app.version}", raw))
-            for old in sorted(versions)[:-MAX_STORED_VERSIONS]:
+            for old in sorted(versions)[:-self.settings.max_app_versions]:
                 del versions[old]
                 changes.append(Delete(DEFINITIONS, f"{app_id}@{old}"))
         return kept

@@ -66,6 +66,7 @@ def add_scheduler_arguments(parser: argparse.ArgumentParser, *, with_master: boo
     add_flag(parser, "decline-offer-duration", "120", type=float, help="refuse_seconds when declining offers")
     add_flag(parser, "reconciliation-interval", "600", type=float, help="seconds between task reconciliations")
     add_flag(parser, "max-launches-per-round", "5000", type=int, help="tasks launched per offer round at most")
+    add_flag(parser, "max-app-versions", "25", type=int, help="definitions kept per app for versions and rollback")
     add_flag(parser, "log-level", "INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log level")
 
 
@@ -99,10 +100,13 @@ def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser
             parser.error(f"--{name.replace('_', '-')} must be positive")
     if args.max_launches_per_round < 1:
         parser.error("--max-launches-per-round must be at least 1")
+    if args.max_app_versions < 1:
+        parser.error("--max-app-versions must be at least 1")
     runtime = RuntimeSettings(master=master, task_launch_timeout=args.task_launch_timeout,
                               decline_refuse_seconds=args.decline_offer_duration,
                               reconciliation_interval=args.reconciliation_interval,
-                              max_launches_per_round=args.max_launches_per_round)
+                              max_launches_per_round=args.max_launches_per_round,
+                              max_app_versions=args.max_app_versions)
     framework = FrameworkSettings(name=args.framework_name, user=args.mesos_user, role=args.mesos_role,
                                   failover_timeout=args.failover_timeout)
     return runtime, framework

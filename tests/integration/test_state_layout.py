@@ -49,3 +49,17 @@ async def test_the_old_whole_tree_record_is_migrated(scheduler: RuntimeHandle) -
     assert scheduler.store is not None and "root" not in scheduler.store.load("groups")
     assert set(scheduler.store.load("apps")) == {"/legacy/a", "/legacy/b"}
     await eventually(lambda: len(running(runtime, "/legacy/b")) == 2, timeout=30)
+
+
+async def test_version_history_is_bounded_by_the_setting(scheduler: RuntimeHandle) -> None:
+    runtime = await scheduler.start(max_app_versions=3)
+    for n in range(5):
+        spec = sleeper("/versioned", 0, cmd=f"sleep {600 + n}")
+        await runtime.deploy(lambda root, spec=spec: root.update_app(spec), force=True,  # type: ignore[misc]
+                             definitions={spec.id: f'{{"id": "/versioned", "n": {n}}}'.encode()})
+    versions = runtime.app_versions(AppId("/versioned"))
+    assert len(versions) == 3 and versions[0] == runtime.state.apps[AppId("/versioned")].version
+    assert scheduler.store is not None
+    stored = [k for k in scheduler.store.load("app_definitions") if k.startswith("/versioned@")]
+    assert sorted(stored) == sorted(f"/versioned@{v}" for v in versions)
+    assert runtime.app_definition(AppId("/versioned")) == b'{"id": "/versioned", "n": 4}'
