@@ -29,7 +29,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +51,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api.routes_docs import ROUTES, api_document
+from tests.polling import wait_for
 
 
 EXAMPLES = {"random": 10, "negative": 8, "known ids": 10}
@@ -206,16 +207,6 @@ class KnownIds:
         return {p.name: values[p.name] for p in operation.path_parameters if p.name in values}
 
 
-def wait_until(check: Callable[[], Any], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not met while seeding")
-
-
 def seed(url: str, http: requests.Session) -> KnownIds:
     """Real objects for the known-id examples: an app with a running task, a stuck deployment, a group."""
     def post(path: str, body: dict[str, Any]) -> None:
@@ -224,7 +215,7 @@ def seed(url: str, http: requests.Session) -> KnownIds:
 
     post("/v2/apps", {"id": "/fuzz/seed", "cmd": SAFE_CMD, "cpus": 0.1, "mem": 32, "instances": 1})
     post("/v2/apps", {"id": "/stuck", "cmd": SAFE_CMD, "cpus": 64, "mem": 32, "instances": 1})  # no agent fits
-    app = wait_until(lambda: (a := http.get(url + "/v2/apps/fuzz/seed", timeout=REQUEST_TIMEOUT).json()["app"])
+    app = wait_for(lambda: (a := http.get(url + "/v2/apps/fuzz/seed", timeout=REQUEST_TIMEOUT).json()["app"])
                      ["tasksRunning"] == 1 and a)
     deployments = http.get(url + "/v2/deployments", timeout=REQUEST_TIMEOUT).json()
     stuck = next(d["id"] for d in deployments if d["affectedApps"] == ["/stuck"])

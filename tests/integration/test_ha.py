@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -20,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.localmesos.conftest import ThreadedCluster, make_config
+from tests.polling import wait_for
 from tests.zookeeper_server import ZooKeeperServer
 
 SESSION_TIMEOUT = "2"
@@ -77,17 +77,6 @@ def call(method: str, url: str, body: Any = None, timeout: float = 15) -> tuple[
         return err.code, payload, dict(err.headers)
     except (urllib.error.URLError, ConnectionError, TimeoutError) as err:
         return 0, str(err), {}
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"{what} not met within {timeout} s; last: {last!r}")
 
 
 def leader_of(instances: list[Instance]) -> Instance | None:

@@ -8,11 +8,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from tests.polling import wait_for
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hello-web.json"
 
@@ -26,17 +27,6 @@ def call(method: str, url: str, body: Any = None) -> tuple[int, Any]:
             return resp.status, json.loads(raw) if raw else None
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"null")
-
-
-def until(check: Any, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.2)
-    raise AssertionError(f"not reached; last: {last!r}")
 
 
 def alive(pid: int) -> bool:
@@ -83,16 +73,17 @@ def test_newcomer_flow_and_restart(tmp_path: Path) -> None:
     try:
         status, created = call("POST", f"{local.url}/v2/apps", json.loads(EXAMPLE.read_text()))
         assert status == 201, created
-        tasks = until(lambda: (t := running_tasks(local)) and len(t) == 2 and t)
+        tasks = wait_for(lambda: (t := running_tasks(local)) and len(t) == 2 and t)
         assert len({t["host"] for t in tasks}) == 2  # UNIQUE hostname
-        for task in tasks:  # the app really serves on the host and port the API reports
+        # RUNNING comes when the process starts; the health check says when it serves.
+        healthy = wait_for(lambda: all(t.get("healthCheckResults", [{}])[0].get("alive") for t in running_tasks(local))
+                           and running_tasks(local))
+        assert len(healthy) == 2
+        for task in healthy:  # the app really serves on the host and port the API reports
             with urllib.request.urlopen(f"http://{task['host']}:{task['ports'][0]}/", timeout=10) as resp:
                 assert resp.status == 200
-        healthy = until(lambda: all(t.get("healthCheckResults", [{}])[0].get("alive") for t in running_tasks(local))
-                        and running_tasks(local))
-        assert len(healthy) == 2
         assert call("PUT", f"{local.url}/v2/apps/hello/web", {"instances": 1})[0] == 200
-        until(lambda: len(running_tasks(local)) == 1)
+        wait_for(lambda: len(running_tasks(local)) == 1)
         pids = [int(p) for p in subprocess.run(["pgrep", "-f", "http.server"], capture_output=True, text=True)
                 .stdout.split()]
         assert pids
@@ -103,8 +94,8 @@ def test_newcomer_flow_and_restart(tmp_path: Path) -> None:
     again = Local(tmp_path)
     try:
         # The app came back from the work directory and its task was launched again.
-        until(lambda: len(running_tasks(again)) == 1)
+        wait_for(lambda: len(running_tasks(again)) == 1)
         assert call("DELETE", f"{again.url}/v2/apps/hello/web")[0] == 200
-        until(lambda: call("GET", f"{again.url}/v2/apps/hello/web")[0] == 404)
+        wait_for(lambda: call("GET", f"{again.url}/v2/apps/hello/web")[0] == 404)
     finally:
         assert again.stop() == 0

@@ -6,27 +6,17 @@ import json
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 from tests.localmesos.conftest import ThreadedCluster
+from tests.polling import wait_for
 
 
 def frameworks(mesos: ThreadedCluster) -> list[dict[str, Any]]:
     state = json.loads(urllib.request.urlopen(f"{mesos.url}/master/state", timeout=5).read())
     return [f for f in state["frameworks"] if f["name"] == "mesospaas-test"]
-
-
-def wait_for(check: Any, timeout: float = 20) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not met")
 
 
 def start_serve(mesos: ThreadedCluster, work_dir: Path) -> subprocess.Popen[bytes]:

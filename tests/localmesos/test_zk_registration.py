@@ -33,22 +33,18 @@ from localmesos.zk_registration import ZkUrl, ZkUrlError, parse_zk_url
 from tests.zookeeper_server import ZooKeeperServer
 
 from .conftest import ThreadedCluster, make_config
+from tests.polling import wait_for
+
 from .test_cli import MESOSPAAS, run_cli
 from .test_pymesos_scheduler import RecordingScheduler
 
 T = TypeVar("T")
-NODE = re.compile(r"^json\.info_\d{10}$")
-
-
 def wait_until(condition: Callable[[], T | None], what: str, timeout: float = 30.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+    """``wait_for`` with the description first, as these tests read best."""
+    return wait_for(condition, timeout, what)
+
+
+NODE = re.compile(r"^json\.info_\d{10}$")
 
 
 def chroot_of(zk_hosts: str) -> str:
