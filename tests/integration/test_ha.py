@@ -254,3 +254,36 @@ def test_the_mesos_master_is_found_through_zookeeper(zookeeper_server: ZooKeeper
         for inst in instances:
             inst.stop()
         mesos.stop()
+
+
+def test_a_new_leader_keeps_launch_backoff(mesos: ThreadedCluster, zk_url: str,
+                                           start: Callable[[str, int], list[Instance]]) -> None:
+    """Marathon lost backoff state on failover and relaunched crash-looping apps at once; we must not."""
+    instances = start(zk_url, 2)
+    leader = wait_for(lambda: leader_of(instances), what="a leader")
+    other = next(i for i in instances if i is not leader)
+    crashing = sleeper("/crashing", 1, "exit 1", backoffSeconds=120, backoffFactor=1.0, maxLaunchDelaySeconds=300)
+    assert call("POST", f"{leader.url}/v2/apps", crashing)[0] == 201
+
+    def delay_left(url: str) -> int | None:
+        status, body, _ = call("GET", f"{url}/v2/queue")
+        if status != 200:
+            return None
+        entries = [q for q in body["queue"] if q["app"]["id"] == "/crashing"]
+        return entries[0]["delay"]["timeLeftSeconds"] if entries and not entries[0]["delay"]["overdue"] else None
+
+    def launched() -> int:
+        state = json.loads(urllib.request.urlopen(f"{mesos.url}/master/state", timeout=5).read())
+        return len([t for f in state["frameworks"] for t in f["tasks"] + f["completed_tasks"]
+                    if t["id"].startswith("crashing.")])
+
+    before = wait_for(lambda: delay_left(leader.url), what="the crash to put /crashing into backoff")
+    assert 0 < before <= 120
+    launched_before = launched()
+    assert launched_before >= 1
+    leader.proc.kill()
+    leader.proc.wait()
+    wait_for(lambda: leader_of([other]) is other, what="the standby to lead")
+    after = wait_for(lambda: delay_left(other.url), what="the new leader's queue")
+    assert 0 < after <= before  # the same delay, counting down; not reset, not dropped
+    assert launched() == launched_before  # nothing was launched again during the backoff
