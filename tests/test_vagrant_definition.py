@@ -1,7 +1,8 @@
 """The production-like cluster in ``vagrant/``, checked without Vagrant or a hypervisor.
 
 What can go stale without anyone booting the cluster: a provisioning script the Vagrantfile names but nobody
-wrote (or one nobody runs), a script that does not parse or that shellcheck rejects, the README's node table
+wrote (or one nobody runs or sources), a script that calls the shared helpers of ``provision/lib.sh`` without
+sourcing it, a script that does not parse or that shellcheck rejects, the README's node table
 or settings table drifting from the Vagrantfile's defaults, and the README or the mesospaas unit's
 environment file naming ``mesospaas serve`` flags the code does not have (or leaving out ones it has).
 
@@ -28,6 +29,8 @@ VAGRANTFILE = VAGRANT / "Vagrantfile"
 README = VAGRANT / "README.md"
 PROVISION = VAGRANT / "provision"
 SCRIPTS = sorted(PROVISION.glob("*.sh"))
+LIB = PROVISION / "lib.sh"
+SYNCED_CHECKOUT = "/mesospaas"  # where the Vagrantfile syncs the checkout (`..`) in every VM
 
 
 def vagrantfile() -> str:
@@ -41,6 +44,23 @@ def readme() -> str:
 def referenced_scripts() -> list[str]:
     """Every ``path: "provision/..."`` of a provisioner in the Vagrantfile."""
     return re.findall(r'\bpath:\s*"([^"]+)"', vagrantfile())
+
+
+def sourced_scripts(script: Path) -> list[Path]:
+    """The files ``script`` sources (``source`` or ``.``), each named by the shellcheck directive just above the
+    command, ``# shellcheck ... source=PATH`` with PATH from the checkout's root (see test_sources_are_declared)."""
+    return [ROOT / path for path in re.findall(r"^[ \t]*# shellcheck [^\n]*\bsource=(\S+)[^\n]*\n[ \t]*(?:source|\.)\s",
+                                               script.read_text(), re.M)]
+
+
+def code_lines(script: Path) -> list[str]:
+    """The lines of ``script`` with comments (whole-line ones and `` # ...`` at the end) blanked."""
+    return [re.sub(r"(^|\s)#.*", "", line) for line in script.read_text().splitlines()]
+
+
+def lib_functions() -> list[str]:
+    """The functions ``provision/lib.sh`` defines."""
+    return re.findall(r"^([A-Za-z_][A-Za-z0-9_]*)\(\)\s*\{", LIB.read_text(), re.M)
 
 
 def vagrantfile_settings() -> dict[str, tuple[str | None, str]]:
@@ -122,8 +142,56 @@ def test_every_script_the_vagrantfile_names_exists() -> None:
 
 
 def test_every_provisioning_script_is_used() -> None:
+    """Run by a provisioner, or sourced by a script that is used."""
     used = {(VAGRANT / path).resolve() for path in referenced_scripts()}
+    pending = list(used)
+    while pending:
+        script = pending.pop()
+        for sourced in sourced_scripts(script):
+            if sourced.resolve() not in used:
+                used.add(sourced.resolve())
+                pending.append(sourced.resolve())
     assert [s.name for s in SCRIPTS if s.resolve() not in used] == []
+
+
+def test_sources_are_declared() -> None:
+    """Every ``source``/``.`` in a script has the shellcheck directive naming the file, and the path the command
+    reads in the VM is that file in the synced checkout: what shellcheck checks is what runs."""
+    assert re.search(rf'synced_folder\s+"\.\.",\s*"{SYNCED_CHECKOUT}"', vagrantfile()), \
+        f"the Vagrantfile no longer syncs the checkout to {SYNCED_CHECKOUT}"
+    for script in SCRIPTS:
+        commands = [line for line in code_lines(script) if re.match(r"\s*(?:source|\.)\s", line)]
+        sourced = sourced_scripts(script)
+        assert len(sourced) == len(commands), f"{script.name}: a source command without '# shellcheck source='"
+        for path in sourced:
+            assert path.is_file(), f"{script.name} sources {path}, which does not exist"
+            assert f"{SYNCED_CHECKOUT}/{path.relative_to(ROOT)}" in script.read_text(), \
+                f"{script.name} does not read {path.relative_to(ROOT)} from the synced checkout"
+
+
+def test_the_shared_helpers_are_sourced_where_used() -> None:
+    """A script that calls a function of lib.sh sources lib.sh before the first call, and defines none of them
+    again itself."""
+    functions = lib_functions()
+    assert {"log", "die", "apt_install", "put_file"} <= set(functions)
+    users = []
+    for script in SCRIPTS:
+        if script == LIB:
+            continue
+        lines = code_lines(script)
+        redefined = [f for f in functions if any(re.match(rf"\s*{f}\(\)", line) for line in lines)]
+        assert redefined == [], f"{script.name} defines lib.sh's {redefined} again"
+        calls = [i for i, line in enumerate(lines)
+                 if any(re.search(rf"(?<![\w$/.-]){f}(?![\w-])", line) for f in functions)]
+        if not calls:
+            continue
+        users.append(script.name)
+        assert LIB in sourced_scripts(script), f"{script.name} calls lib.sh's functions without sourcing it"
+        source_line = next(i for i, line in enumerate(lines) if re.match(r"\s*(?:source|\.)\s", line))
+        assert source_line < calls[0], f"{script.name} calls a lib.sh function before sourcing it"
+        tag = re.search(r"^LOG_TAG=(\S+)$", "\n".join(lines[:source_line]), re.M)
+        assert tag, f"{script.name} sets no LOG_TAG before sourcing lib.sh"
+    assert users, "no script uses lib.sh"
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
@@ -146,7 +214,8 @@ def test_scripts_pass_shellcheck() -> None:
             pytest.fail("shellcheck is not installed, but CI=true: the CI test setup must install it "
                         "(Debian package shellcheck)")
         pytest.skip("shellcheck is not installed (Debian package shellcheck); CI runs this check")
-    result = subprocess.run([shellcheck, "--shell=bash", *map(str, SCRIPTS)], capture_output=True, text=True)
+    # -x: each script is checked with the lib.sh it sources (found through its `source=` directive).
+    result = subprocess.run([shellcheck, "-x", "--shell=bash", *map(str, SCRIPTS)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

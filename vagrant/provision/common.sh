@@ -7,24 +7,13 @@
 # Idempotent: a second run changes nothing. Runs as root (Vagrant's shell provisioner uses sudo).
 set -euo pipefail
 
-export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-export DEBIAN_FRONTEND=noninteractive
-log() { echo "[common] $*" >&2; }
+LOG_TAG=common
+[ -r "${PROVISION_LIB:=/mesospaas/vagrant/provision/lib.sh}" ] \
+  || { echo "[$LOG_TAG] ERROR: no $PROVISION_LIB: is the checkout synced to /mesospaas?" >&2; exit 1; }
+# shellcheck source-path=SCRIPTDIR/../.. source=vagrant/provision/lib.sh
+source "$PROVISION_LIB"
 
 : "${CLUSTER_HOSTS:?CLUSTER_HOSTS is required: \"IP NAME;IP NAME;...\"}"
-
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-
-apt_install() {
-  local missing=() pkg
-  for pkg in "$@"; do
-    installed "$pkg" || missing+=("$pkg")
-  done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  log "installing ${missing[*]}"
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
 
 apt_install ca-certificates curl rsync procps
 

@@ -12,20 +12,17 @@
 # file is missing, still the package's default, or still this placeholder.
 set -euo pipefail
 
-export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-export DEBIAN_FRONTEND=noninteractive
-log() { echo "[haproxy] $*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
+LOG_TAG=haproxy
+[ -r "${PROVISION_LIB:=/mesospaas/vagrant/provision/lib.sh}" ] \
+  || { echo "[$LOG_TAG] ERROR: no $PROVISION_LIB: is the checkout synced to /mesospaas?" >&2; exit 1; }
+# shellcheck source-path=SCRIPTDIR/../.. source=vagrant/provision/lib.sh
+source "$PROVISION_LIB"
 
 NODE_IP=${NODE_IP:-$(hostname -I | awk '{print $NF}')}
 CFG=/etc/haproxy/haproxy.cfg
 MARKER="# mesospaas-vagrant placeholder"
 
-if ! dpkg-query -W -f='${Status}' haproxy 2>/dev/null | grep -q "install ok installed"; then
-  log "installing haproxy"
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends haproxy >/dev/null
-fi
+apt_install haproxy
 
 package_md5=$(dpkg-query -W -f='${Conffiles}\n' haproxy | awk -v f="$CFG" '$1 == f {print $2}')
 current_md5=""

@@ -15,10 +15,11 @@
 # Idempotent: the agent restarts only when its unit changed.
 set -euo pipefail
 
-export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-export DEBIAN_FRONTEND=noninteractive
-log() { echo "[mesos-agent] $*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
+LOG_TAG=mesos-agent
+[ -r "${PROVISION_LIB:=/mesospaas/vagrant/provision/lib.sh}" ] \
+  || { echo "[$LOG_TAG] ERROR: no $PROVISION_LIB: is the checkout synced to /mesospaas?" >&2; exit 1; }
+# shellcheck source-path=SCRIPTDIR/../.. source=vagrant/provision/lib.sh
+source "$PROVISION_LIB"
 
 : "${NODE_IP:?NODE_IP is required}"
 : "${MASTER_ZK:?MASTER_ZK is required: zk://host:2181,.../mesos}"
@@ -29,22 +30,23 @@ binary=$(command -v mesos-agent) || die "mesos-agent is not installed (run mesos
 
 # Tasks are plain commands (the example app, examples/hello-web.json, runs python3's http.server), and Mesos
 # runs HTTP health checks (MESOS_HTTP) with curl.
-missing=()
-for pkg in python3 curl; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  log "installing ${missing[*]}"
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+apt_install python3 curl
 
 install -d -m 0755 /var/lib/mesos/agent /var/log/mesos
 
+# Run by put_file just before it replaces the unit (SC2317: shellcheck does not see that call).
+# shellcheck disable=SC2317
+warn_if_registered() {
+  if [ -f "$unit" ] && [ -e /var/lib/mesos/agent/meta/slaves/latest ]; then
+    log "WARNING: the agent's flags changed. If it no longer starts ('Incompatible agent info' in"
+    log "  journalctl -u mesos-agent), it must register anew, which loses its tasks:"
+    log "  sudo rm -f /var/lib/mesos/agent/meta/slaves/latest && sudo systemctl restart mesos-agent"
+  fi
+}
+
 changed=0
 unit=/etc/systemd/system/mesos-agent.service
-tmp=$(mktemp)
-cat > "$tmp" <<EOF
+put_file "$unit" 0644 warn_if_registered <<EOF
 # Written by vagrant/provision/mesos-agent.sh.
 [Unit]
 Description=Mesos agent $NODE_IP
@@ -74,31 +76,11 @@ LimitNOFILE=65536
 [Install]
 WantedBy=multi-user.target
 EOF
-if ! cmp -s "$tmp" "$unit"; then
-  if [ -f "$unit" ] && [ -e /var/lib/mesos/agent/meta/slaves/latest ]; then
-    log "WARNING: the agent's flags changed. If it no longer starts ('Incompatible agent info' in"
-    log "  journalctl -u mesos-agent), it must register anew, which loses its tasks:"
-    log "  sudo rm -f /var/lib/mesos/agent/meta/slaves/latest && sudo systemctl restart mesos-agent"
-  fi
-  install -m 0644 "$tmp" "$unit"
-  changed=1
-  log "wrote $unit"
-fi
-rm -f "$tmp"
 
-systemctl daemon-reload
-systemctl enable mesos-agent.service >/dev/null 2>&1
-if [ $changed = 1 ]; then
-  systemctl restart mesos-agent.service
-else
-  systemctl start mesos-agent.service
-fi
+start_service mesos-agent.service
 
-for _ in $(seq 1 30); do
-  if curl -fsS -o /dev/null "http://$NODE_IP:5051/state"; then
-    log "running at http://$NODE_IP:5051 ($AGENT_ATTRIBUTES; $AGENT_RESOURCES)"
-    exit 0
-  fi
-  sleep 2
-done
+if wait_until 30 curl -fsS -o /dev/null "http://$NODE_IP:5051/state"; then
+  log "running at http://$NODE_IP:5051 ($AGENT_ATTRIBUTES; $AGENT_RESOURCES)"
+  exit 0
+fi
 die "mesos-agent did not answer on http://$NODE_IP:5051/state: see journalctl -u mesos-agent and /var/log/mesos"

@@ -17,10 +17,11 @@
 # /var/lib/mesospaas-vagrant records what was installed, and the same inputs again do nothing.
 set -euo pipefail
 
-export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-export DEBIAN_FRONTEND=noninteractive
-log() { echo "[mesos-install] $*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
+LOG_TAG=mesos-install
+[ -r "${PROVISION_LIB:=/mesospaas/vagrant/provision/lib.sh}" ] \
+  || { echo "[$LOG_TAG] ERROR: no $PROVISION_LIB: is the checkout synced to /mesospaas?" >&2; exit 1; }
+# shellcheck source-path=SCRIPTDIR/../.. source=vagrant/provision/lib.sh
+source "$PROVISION_LIB"
 
 MESOS_DEB_URL=${MESOS_DEB_URL:-}
 MESOS_GIT_URL=${MESOS_GIT_URL:-https://github.com/apache/mesos.git}
@@ -35,17 +36,6 @@ BUILD_SWAP=/var/tmp/mesos-build.swap
 RUNTIME_PACKAGES=(libcurl4 libsasl2-2 libsasl2-modules libsvn1 libapr1 zlib1g)
 
 os_field() { sed -n "s/^$1=//p" /etc/os-release | tr -d '"'; }
-
-apt_install() {
-  local missing=() pkg
-  for pkg in "$@"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-  done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  log "installing ${missing[*]}"
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
 
 if [ -n "$MESOS_DEB_URL" ]; then
   wanted="deb $MESOS_DEB_URL"
@@ -124,8 +114,7 @@ if [ -n "$MESOS_DEB_URL" ]; then
   log "downloading $MESOS_DEB_URL"
   curl -fsSL --retry 3 -o "$deb.part" "$MESOS_DEB_URL"
   mv "$deb.part" "$deb"
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "$deb" >/dev/null
+  apt_get_install "$deb"
 else
   codename=$(os_field VERSION_CODENAME)
   arch=$(dpkg --print-architecture)

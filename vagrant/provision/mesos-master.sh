@@ -11,9 +11,11 @@
 # Idempotent: the master restarts only when its unit changed.
 set -euo pipefail
 
-export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-log() { echo "[mesos-master] $*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
+LOG_TAG=mesos-master
+[ -r "${PROVISION_LIB:=/mesospaas/vagrant/provision/lib.sh}" ] \
+  || { echo "[$LOG_TAG] ERROR: no $PROVISION_LIB: is the checkout synced to /mesospaas?" >&2; exit 1; }
+# shellcheck source-path=SCRIPTDIR/../.. source=vagrant/provision/lib.sh
+source "$PROVISION_LIB"
 
 : "${NODE_IP:?NODE_IP is required}"
 : "${MASTER_ZK:?MASTER_ZK is required: zk://host:2181,.../mesos}"
@@ -24,9 +26,7 @@ binary=$(command -v mesos-master) || die "mesos-master is not installed (run mes
 install -d -m 0755 /var/lib/mesos/master /var/log/mesos
 
 changed=0
-unit=/etc/systemd/system/mesos-master.service
-tmp=$(mktemp)
-cat > "$tmp" <<EOF
+put_file /etc/systemd/system/mesos-master.service 0644 <<EOF
 # Written by vagrant/provision/mesos-master.sh.
 [Unit]
 Description=Mesos master $NODE_IP
@@ -51,32 +51,17 @@ LimitNOFILE=65536
 [Install]
 WantedBy=multi-user.target
 EOF
-if ! cmp -s "$tmp" "$unit"; then
-  install -m 0644 "$tmp" "$unit"
-  changed=1
-  log "wrote $unit"
-fi
-rm -f "$tmp"
 
-systemctl daemon-reload
-systemctl enable mesos-master.service >/dev/null 2>&1
-if [ $changed = 1 ]; then
-  systemctl restart mesos-master.service
-else
-  systemctl start mesos-master.service
-fi
+start_service mesos-master.service
 
 # A master answers /health as soon as it runs; a leader exists once a quorum of masters (and of ZooKeeper) runs.
-for _ in $(seq 1 30); do
-  if curl -fsS -o /dev/null "http://$NODE_IP:5050/health"; then
-    # A standby master redirects /state to the leader; without a leader there is no answer yet.
-    leader=$(curl -fsSL --max-time 5 "http://$NODE_IP:5050/state" 2>/dev/null \
-      | grep -o '"leader":"[^"]*"' | head -n 1 | cut -d'"' -f4 || true)
-    log "running at http://$NODE_IP:5050 (leader: ${leader:-none yet})"
-    exit 0
-  fi
-  sleep 2
-done
+if wait_until 30 curl -fsS -o /dev/null "http://$NODE_IP:5050/health"; then
+  # A standby master redirects /state to the leader; without a leader there is no answer yet.
+  leader=$(curl -fsSL --max-time 5 "http://$NODE_IP:5050/state" 2>/dev/null \
+    | grep -o '"leader":"[^"]*"' | head -n 1 | cut -d'"' -f4 || true)
+  log "running at http://$NODE_IP:5050 (leader: ${leader:-none yet})"
+  exit 0
+fi
 # Not fatal: the first master is provisioned before the others, so ZooKeeper may have no majority yet.
 log "WARNING: no answer on http://$NODE_IP:5050/health yet: see journalctl -u mesos-master and /var/log/mesos"
 log "  (a master needs a ZooKeeper majority and $MASTER_QUORUM masters; later nodes' provisioning brings them)"

@@ -17,10 +17,11 @@
 # Idempotent: the service restarts (a leadership handover if it led) only when code, configuration or unit changed.
 set -euo pipefail
 
-export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-export DEBIAN_FRONTEND=noninteractive
-log() { echo "[mesospaas] $*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
+LOG_TAG=mesospaas
+[ -r "${PROVISION_LIB:=/mesospaas/vagrant/provision/lib.sh}" ] \
+  || { echo "[$LOG_TAG] ERROR: no $PROVISION_LIB: is the checkout synced to /mesospaas?" >&2; exit 1; }
+# shellcheck source-path=SCRIPTDIR/../.. source=vagrant/provision/lib.sh
+source "$PROVISION_LIB"
 
 : "${NODE_IP:?NODE_IP is required}"
 : "${MASTER_ZK:?MASTER_ZK is required: zk://host:2181,.../mesos}"
@@ -32,34 +33,9 @@ SYNCED=/mesospaas
 APP=/opt/mesospaas
 STATE=/var/lib/mesospaas
 
-apt_install() {
-  local missing=() pkg
-  for pkg in "$@"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-  done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  log "installing ${missing[*]}"
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
-
 as_mesospaas() { runuser -u mesospaas -- env HOME="$STATE" "$@"; }
 
-changed=0
-# put_file PATH MODE: writes stdin to PATH when it differs; sets changed=1 then.
-put_file() {
-  local path=$1 mode=$2 tmp
-  tmp=$(mktemp)
-  cat > "$tmp"
-  if [ -f "$path" ] && cmp -s "$tmp" "$path"; then
-    rm -f "$tmp"
-    return 0
-  fi
-  install -D -m "$mode" "$tmp" "$path"
-  rm -f "$tmp"
-  changed=1
-  log "wrote $path"
-}
+changed=0  # put_file and the code updates below set it: start_service restarts mesospaas then
 
 # Python 3.11 with venv, and a compiler and headers: .ci/setup builds pymesos' http-parser extension.
 apt_install python3 python3-venv python3-dev build-essential git rsync ca-certificates curl
@@ -136,22 +112,12 @@ ProtectSystem=full
 WantedBy=multi-user.target
 EOF
 
-systemctl daemon-reload
-systemctl enable mesospaas.service >/dev/null 2>&1
-if [ $changed = 1 ]; then
-  log "restarting mesospaas"
-  systemctl restart mesospaas.service
-else
-  systemctl start mesospaas.service
-fi
+start_service mesospaas.service "restarting mesospaas"
 
-for _ in $(seq 1 60); do
-  if curl -fsS -o /dev/null "http://$NODE_IP:$API_PORT/ping"; then
-    leader=$(curl -fsS --max-time 5 "http://$NODE_IP:$API_PORT/v2/leader" 2>/dev/null || true)
-    log "API at http://$NODE_IP:$API_PORT (leader: ${leader:-not elected yet})"
-    exit 0
-  fi
-  sleep 2
-done
+if wait_until 60 curl -fsS -o /dev/null "http://$NODE_IP:$API_PORT/ping"; then
+  leader=$(curl -fsS --max-time 5 "http://$NODE_IP:$API_PORT/v2/leader" 2>/dev/null || true)
+  log "API at http://$NODE_IP:$API_PORT (leader: ${leader:-not elected yet})"
+  exit 0
+fi
 log "WARNING: no answer on http://$NODE_IP:$API_PORT/ping yet: see journalctl -u mesospaas"
 log "  (it waits for ZooKeeper and a Mesos master, so it may just be early)"

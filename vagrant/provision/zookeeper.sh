@@ -12,10 +12,11 @@
 # Idempotent: ZooKeeper restarts only when its configuration or unit changed.
 set -euo pipefail
 
-export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-export DEBIAN_FRONTEND=noninteractive
-log() { echo "[zookeeper] $*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
+LOG_TAG=zookeeper
+[ -r "${PROVISION_LIB:=/mesospaas/vagrant/provision/lib.sh}" ] \
+  || { echo "[$LOG_TAG] ERROR: no $PROVISION_LIB: is the checkout synced to /mesospaas?" >&2; exit 1; }
+# shellcheck source-path=SCRIPTDIR/../.. source=vagrant/provision/lib.sh
+source "$PROVISION_LIB"
 
 : "${ZK_MYID:?ZK_MYID is required (1..255)}"
 : "${ZK_SERVERS:?ZK_SERVERS is required: \"ID=IP,ID=IP,...\"}"
@@ -24,32 +25,7 @@ if ! [[ $ZK_MYID =~ ^[0-9]+$ ]] || [ "$ZK_MYID" -lt 1 ] || [ "$ZK_MYID" -gt 255 
   die "ZK_MYID must be 1..255, got $ZK_MYID"
 fi
 
-apt_install() {
-  local missing=() pkg
-  for pkg in "$@"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-  done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  log "installing ${missing[*]}"
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
-
-changed=0
-# put_file PATH MODE: writes stdin to PATH when it differs; sets changed=1 then.
-put_file() {
-  local path=$1 mode=$2 tmp
-  tmp=$(mktemp)
-  cat > "$tmp"
-  if [ -f "$path" ] && cmp -s "$tmp" "$path"; then
-    rm -f "$tmp"
-    return 0
-  fi
-  install -D -m "$mode" "$tmp" "$path"
-  rm -f "$tmp"
-  changed=1
-  log "wrote $path"
-}
+changed=0  # put_file and the alternatives below set it: start_service restarts ZooKeeper then
 
 apt_install zookeeper netcat-openbsd
 
@@ -120,21 +96,14 @@ SuccessExitStatus=143
 WantedBy=multi-user.target
 EOF
 
-systemctl daemon-reload
-systemctl enable zookeeper.service >/dev/null 2>&1
-if [ $changed = 1 ]; then
-  log "restarting zookeeper"
-  systemctl restart zookeeper.service
-else
-  systemctl start zookeeper.service
-fi
+start_service zookeeper.service "restarting zookeeper"
 
 # Report the state: the ensemble serves once a majority of members runs, so the first member waits alone.
-for _ in $(seq 1 30); do
-  if mode=$(echo srvr | nc -w 2 127.0.0.1 2181 2>/dev/null | awk -F': ' '/^Mode/ {print $2}') && [ -n "$mode" ]; then
-    log "serving as $mode (member $ZK_MYID)"
-    exit 0
-  fi
-  sleep 2
-done
+serving() {
+  mode=$(echo srvr | nc -w 2 127.0.0.1 2181 2>/dev/null | awk -F': ' '/^Mode/ {print $2}') && [ -n "$mode" ]
+}
+if wait_until 30 serving; then
+  log "serving as $mode (member $ZK_MYID)"
+  exit 0
+fi
 log "running, not serving yet: waiting for a majority of the ensemble ($ZK_SERVERS)"
