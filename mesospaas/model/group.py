@@ -109,6 +109,29 @@ def _freeze(mapping: Mapping[_K, _V]) -> Mapping[_K, _V]:
     return MappingProxyType({key: mapping[key] for key in sorted(mapping)})
 
 
+GroupMaker = Callable[["GroupId", dict[AppId, AppSpec], dict["GroupId", "Group"]], "Group"]
+"""Builds one group from its id, its direct apps and its already built direct sub-groups."""
+
+
+def build_tree(apps: Iterable[AppSpec], groups: Iterable[GroupId], make: GroupMaker) -> Group:
+    """The root holding ``apps`` and the groups ``groups`` (every ancestor created), built bottom-up by ``make``
+    in O(n log n): deepest groups first, siblings by id."""
+    by_group: dict[GroupId, dict[AppId, AppSpec]] = {}
+    paths: set[GroupId] = {ROOT, *groups}
+    for app in apps:
+        holder = parent_of(app.id)
+        by_group.setdefault(holder, {})[app.id] = app
+        paths.add(holder)
+    paths.update(a for p in list(paths) for a in _ancestors(p))
+    built: dict[GroupId, dict[GroupId, Group]] = {}
+    for path in sorted(paths, key=lambda p: (-len(_segments(p)), p)):
+        group = make(path, by_group.get(path, {}), built.pop(path, {}))
+        if path == ROOT:
+            return group
+        built.setdefault(parent_of(path), {})[path] = group
+    raise AssertionError("unreachable: the root is always built last")
+
+
 @dataclass(frozen=True, slots=True)
 class Group:
     id: GroupId
@@ -174,28 +197,11 @@ class Group:
             group_id(k): frozenset(resolve_path(group_id(k), p) for p in v)
             for k, v in (group_dependencies or {}).items()
         }
-        by_group: dict[GroupId, dict[AppId, AppSpec]] = {}
-        paths: set[GroupId] = {ROOT, *group_deps}
-        for app in apps:
-            holder = parent_of(app.id)
-            by_group.setdefault(holder, {})[app.id] = app
-            paths.add(holder)
-        paths.update(a for p in list(paths) for a in _ancestors(p))
-        built: dict[GroupId, dict[GroupId, Group]] = {}
-        for path in sorted(paths, key=lambda p: -len(_segments(p))):
-            members = by_group.get(path, {})
-            group = Group(
-                path,
-                apps=members,
-                groups=built.pop(path, {}),
-                dependencies=group_deps.get(path, frozenset()),
-                version=version,
-                app_dependencies={k: app_deps[k] for k in members if k in app_deps},
-            )
-            if path == ROOT:
-                return group
-            built.setdefault(parent_of(path), {})[path] = group
-        raise AssertionError("unreachable: the root is always built last")
+        def make(path: GroupId, members: dict[AppId, AppSpec], children: dict[GroupId, Group]) -> Group:
+            return Group(path, apps=members, groups=children, dependencies=group_deps.get(path, frozenset()),
+                         version=version, app_dependencies={k: app_deps[k] for k in members if k in app_deps})
+
+        return build_tree(apps, group_deps, make)
 
     # -- queries --------------------------------------------------------------------------------------------
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from mesospaas.model.app import EPOCH_VERSION, AppSpec
-from mesospaas.model.group import ROOT, Group, GroupId, parent_of
-from mesospaas.model.ids import AppId, AppVersion, path_segments
+from mesospaas.model.group import Group, GroupId, build_tree
+from mesospaas.model.ids import AppId, AppVersion
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,33 +47,14 @@ def split(root: Group) -> tuple[dict[GroupId, GroupNode], dict[AppId, AppSpec]]:
     return nodes, apps
 
 
-def _depth(path: str) -> int:
-    return len(path_segments(path))
-
-
 def assemble(nodes: Mapping[GroupId, GroupNode], apps: Iterable[AppSpec]) -> Group:
     """The root group made of ``nodes`` and ``apps`` (enclosing groups created where a node is missing)."""
-    by_group: dict[GroupId, dict[AppId, AppSpec]] = {}
-    paths: set[GroupId] = {ROOT, *nodes}
-    for app in apps:
-        holder = parent_of(app.id)
-        by_group.setdefault(holder, {})[app.id] = app
-        paths.add(holder)
-    for path in list(paths):
-        while path != ROOT:
-            path = parent_of(path)
-            paths.add(path)
-    built: dict[GroupId, dict[GroupId, Group]] = {}
-    for path in sorted(paths, key=lambda p: (-_depth(p), p)):
+    def make(path: GroupId, members: dict[AppId, AppSpec], children: dict[GroupId, Group]) -> Group:
         node = nodes.get(path) or GroupNode(path)
-        members = by_group.get(path, {})
-        group = Group(path, apps=members, groups=built.pop(path, {}), dependencies=node.dependencies,
-                      version=node.version,
-                      app_dependencies={k: v for k, v in node.app_dependencies.items() if k in members})
-        if path == ROOT:
-            return group
-        built.setdefault(parent_of(path), {})[path] = group
-    raise AssertionError("unreachable: the root is always built last")
+        return Group(path, apps=members, groups=children, dependencies=node.dependencies, version=node.version,
+                     app_dependencies={k: v for k, v in node.app_dependencies.items() if k in members})
+
+    return build_tree(apps, nodes, make)
 
 
 @dataclass(frozen=True, slots=True)
