@@ -25,7 +25,10 @@ from typing import Any
 
 from aiohttp import web
 
-from api import routes_apps, routes_docs, routes_groups
+from api import routes_apps, routes_deployments, routes_docs, routes_groups, routes_jobs, routes_tasks_extra
+from api import routes_metrics, routes_ui
+from api import auth, auth_audit, auth_routes, routes_secrets  # issue 17: security
+from api.schemas.extensions import public_definition
 from api.errors import ApiError, Locked, Unprocessable
 from api.leader_proxy import (CONNECT_TIMEOUT, LEADER_PROXY, READ_TIMEOUT, SETTLE_INTERVAL, SETTLE_RETRIES,
                               LeaderProxy, leader_proxy)
@@ -34,6 +37,7 @@ from api.plans import HeavyPlans
 from mesospaas.errors import DeploymentConflict, DeploymentRejected
 from scheduler.acting import NotActing
 from scheduler.events import EventBus, iso_timestamp
+from scheduler.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +64,10 @@ class ApiConfig:
     leader_proxy_read_timeout: float = READ_TIMEOUT
     leader_settle_retries: int = SETTLE_RETRIES
     leader_settle_interval: float = SETTLE_INTERVAL
+    leader_scheme: str = "http"
+    """``https`` when the instances serve TLS (``--ssl-cert``): how a standby reaches the leader (issue 17)."""
+    leader_ssl: Any = True
+    """The ``ssl`` argument of a standby's requests to the leader (an ``SSLContext`` with ``--ssl-ca-file``)."""
 
     @property
     def leader(self) -> str:
@@ -187,6 +195,9 @@ async def events(request: web.Request) -> web.StreamResponse:
         return error_response(405, "The event stream needs 'Accept: text/event-stream'")
     bus = request.app[EVENTS]
     types = [t for value in request.query.getall("event_type", []) for t in value.split(",") if t]
+    keep, release = auth.event_stream(request)  # issue 17: what this subscriber may see; None: too many streams
+    if keep is None:
+        return error_response(429, "Too many event streams open for this principal")
     subscription = bus.subscribe(types or None)
     response = web.StreamResponse(status=200, headers={"Content-Type": "text/event-stream",
                                                        "Cache-Control": "no-cache"})
@@ -198,11 +209,14 @@ async def events(request: web.Request) -> web.StreamResponse:
         if not types or "event_stream_attached" in types:
             await response.write(_frame(attached))
         async for event in subscription.events(EVENT_KEEPALIVE_SECONDS):
+            if event is not None and (event := keep(event)) is None:
+                continue
             await response.write(b"\r\n" if event is None else _frame(event))
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:
         subscription.close()
+        release()
     return response
 
 
@@ -210,27 +224,46 @@ def _frame(event: dict[str, Any]) -> bytes:
     return (f"event: {event['eventType']}\r\ndata: {json.dumps(event, separators=(',', ':'))}\r\n\r\n").encode()
 
 
-ROUTE_MODULES: list[Callable[[web.Application], None]] = [routes_apps.register, routes_docs.register,
-                                                         routes_groups.register]
+ROUTE_MODULES: list[Callable[[web.Application], None]] = [routes_apps.register, routes_deployments.register,
+                                                         routes_docs.register, routes_groups.register,
+                                                         routes_jobs.register, routes_tasks_extra.register,
+                                                         routes_metrics.register, routes_ui.register]
+
+
+def platform_metrics(platform: Platform) -> Metrics:
+    """The meters the platform carries (a runtime's own), or new ones (a platform without meters)."""
+    try:
+        found = getattr(platform, "metrics", None)
+    except Exception:  # an HA platform between terms has no runtime to ask
+        found = None
+    return found if isinstance(found, Metrics) else Metrics(process=False)
 
 
 def build_api_app(platform: Platform, bus: EventBus, config: ApiConfig,
-                  leadership: LeaderView | None = None) -> web.Application:
+                  leadership: LeaderView | None = None, metrics: Metrics | None = None,
+                  security: auth.AuthConfig | None = None) -> web.Application:
     """The API over ``platform``. ``leadership``: the leader election when several instances run (None: this
-    one always leads); then ``api.leader_proxy`` decides, before any route, where each request is served."""
+    one always leads); then ``api.leader_proxy`` decides, before any route, where each request is served.
+    ``metrics``: the process's meters (``scheduler.metrics``; default: the platform's own)."""
+    metered = routes_metrics.metered_requests
+    guards = auth.middlewares(security)  # issue 17: audit + authentication/authorisation (none when off)
     if leadership is None:
-        app = web.Application(middlewares=[marathon_conventions], client_max_size=MAX_BODY_BYTES)
+        app = web.Application(middlewares=[metered, marathon_conventions, *guards], client_max_size=MAX_BODY_BYTES)
     else:
-        app = web.Application(middlewares=[leader_proxy, marathon_conventions], client_max_size=MAX_BODY_BYTES)
+        app = web.Application(middlewares=[metered, leader_proxy, marathon_conventions, *guards],
+                              client_max_size=MAX_BODY_BYTES)
         LeaderProxy(leadership, connect_timeout=config.leader_proxy_connect_timeout,
                     read_timeout=config.leader_proxy_read_timeout, settle_retries=config.leader_settle_retries,
-                    settle_interval=config.leader_settle_interval, body_limit=MAX_BODY_BYTES).install(app)
-    app[routes_apps.PLATFORM] = platform
+                    settle_interval=config.leader_settle_interval, body_limit=MAX_BODY_BYTES,
+                    scheme=config.leader_scheme, ssl=config.leader_ssl).install(app)
+    app[routes_apps.PLATFORM] = auth.guarded_platform(app, platform, security)  # issue 17
     app[EVENTS] = bus
+    app[routes_metrics.METRICS] = metrics if metrics is not None else platform_metrics(platform)
+    app[routes_metrics.METRICS].sources.subscribers = lambda: bus.subscribers
 
     def api_post_event(request: web.Request, definition: Any) -> None:
         bus.publish("api_post_event", clientIp=request.remote or "", uri=request.path,
-                    appDefinition=definition.definition)
+                    appDefinition=public_definition(definition.definition))
     app[routes_apps.EVENTS_PUBLISH] = api_post_event
     app[CONFIG] = config
     app.router.add_get("/ping", ping)
@@ -239,6 +272,8 @@ def build_api_app(platform: Platform, bus: EventBus, config: ApiConfig,
     app.router.add_delete("/v2/leader", abdicate)
     app.router.add_get("/v2/events", events)
     for register in ROUTE_MODULES:
+        register(app)
+    for register in (auth_routes.register, auth_audit.register, routes_secrets.register):  # issue 17
         register(app)
     # Deployment events carry the heavy plan (original and target roots): marathon-python requires them.
     platform.plan_json = HeavyPlans(platform, app[routes_apps.RENDERER].definition)

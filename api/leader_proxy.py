@@ -6,6 +6,8 @@ redirects followed) and the pending abdication; and ``leader_proxy``, the outerm
 application. Routing has not answered when it runs, so it decides for every path, unknown ones included:
 
 - this instance leads: the routes handle the request (``api.app`` adds ``X-Marathon-Leader: http://<me>``);
+- ``/metrics`` and ``/metrics/prometheus`` (``LOCAL_PATHS``): every instance answers them itself, leader or
+  not: each one's own meters (a standby's say ``mesospaas_leader 0``);
 - another instance leads: ``/v2/events`` and everything under it answer 302 to the same path and query on the
   leader; anything else is forwarded with the same method, raw path, query and body. Hop-by-hop headers (and
   those the ``Connection`` header names), ``Host`` and ``Content-Length`` are not copied, ``User-Agent`` is
@@ -53,6 +55,8 @@ CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 10.0
 """Seconds the leader may stay silent while answering (Marathon's ``--leader_proxy_read_timeout_ms``)."""
 SETTLE_RETRIES = 10
+LOCAL_PATHS = frozenset({"/metrics", "/metrics/prometheus"})
+"""Answered by every instance itself, standbys included: each one's own meters (metrics hook)."""
 SETTLE_INTERVAL = 0.25
 ABDICATION_SEND_WAIT = 5.0
 """How long an abdication waits for its 200 to be written; it goes ahead anyway after that (client gone)."""
@@ -84,8 +88,11 @@ class LeaderProxy:
 
     def __init__(self, leadership: LeaderView, *, connect_timeout: float = CONNECT_TIMEOUT,
                  read_timeout: float = READ_TIMEOUT, settle_retries: int = SETTLE_RETRIES,
-                 settle_interval: float = SETTLE_INTERVAL, body_limit: int | None = None) -> None:
+                 settle_interval: float = SETTLE_INTERVAL, body_limit: int | None = None,
+                 scheme: str = "http", ssl: Any = True) -> None:
         self.leadership = leadership
+        self.scheme = scheme  # issue 17: "https" when the instances serve TLS; ``ssl``: how the leader is verified
+        self.ssl = ssl
         self.timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=read_timeout)
         self.settle_retries = settle_retries
         self.settle_interval = settle_interval
@@ -128,6 +135,8 @@ class LeaderProxy:
             return False, None, ""
 
     async def dispatch(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path in LOCAL_PATHS:
+            return await handler(request)
         for attempt in range(self.settle_retries + 1):
             is_leader, leader, me = self._read_view()
             if is_leader:
@@ -141,7 +150,7 @@ class LeaderProxy:
         return message(502, "Could not determine the current leader")
 
     async def _to_leader(self, request: web.Request, leader: str, me: str) -> web.StreamResponse:
-        target = f"http://{leader}{request.rel_url.raw_path_qs}"
+        target = f"{self.scheme}://{leader}{request.rel_url.raw_path_qs}"
         if request.path == "/v2/events" or request.path.startswith("/v2/events/"):
             # A stream through a proxy gets buffered and cut by the read timeout: the client goes itself.
             return web.Response(status=302, headers={"Location": target, LEADER_HEADER: f"http://{leader}",
@@ -167,7 +176,7 @@ class LeaderProxy:
             return message(502, "The leader proxy is not running (the application has not started)", leader)
         try:
             async with session.request(request.method, URL(target, encoded=True), headers=headers,
-                                       data=body if body else None, allow_redirects=False,
+                                       data=body if body else None, allow_redirects=False, ssl=self.ssl,
                                        skip_auto_headers=NO_AUTO_HEADERS) as upstream:
                 payload = await upstream.read()
                 return relayed(upstream.status, upstream.reason, upstream.headers, payload, via)

@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from api.platform import Platform
+from api.schemas.extensions import public_definition
 from mesospaas.model import AppId, AppSpec
 from mesospaas.model.app import PortDefinition
 from mesospaas.model.deployment import DeploymentPlan
@@ -134,7 +135,7 @@ def stored_app_json(platform: Platform, definition: DefinitionLookup,
         if stored is None or stored.get("id") != app.id:
             rendered = minimal_app_json(app, dependencies)
         else:
-            rendered = {**stored, "version": app.version, "versionInfo": version_info(app)}
+            rendered = {**public_definition(stored), "version": app.version, "versionInfo": version_info(app)}
         if len(cache) >= cache_size:
             cache.clear()
         cache[key] = rendered

@@ -7,14 +7,17 @@ the leader election (``scheduler.ha``) when several instances run side by side.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
+from mesospaas.health import CheckHealth
+from mesospaas.deploy.readiness import ReadinessResult
 from mesospaas.launch.backoff import Backoff
 from mesospaas.model import AppId, AppSpec, Instance
 from mesospaas.model.deployment import DeploymentId, DeploymentPlan
 from mesospaas.model.group import Group
 from mesospaas.model.ids import AppVersion, TaskId
+from mesospaas.model.task_failure import TaskFailure
 from mesospaas.placement import AppDiagnostics
 
 
@@ -27,6 +30,11 @@ class PlatformState(Protocol):
 
     @property
     def deployments(self) -> dict[DeploymentId, Any]: ...
+
+    @property
+    def finished(self) -> dict[DeploymentId, Any]:
+        """Recently finished deployments (``scheduler.runtime.FinishedDeployment``), oldest first."""
+        ...
 
 
 class Platform(Protocol):
@@ -44,6 +52,14 @@ class Platform(Protocol):
 
     async def cancel_deployment(self, deployment_id: DeploymentId, *, rollback: bool) -> DeploymentPlan | None: ...
 
+    async def continue_deployment(self, deployment_id: DeploymentId) -> bool:
+        """Promote held canaries and end a pause; False when there is nothing to continue."""
+        ...
+
+    def readiness_results(self, app_id: AppId) -> list[ReadinessResult]:
+        """The latest readiness answers of the app's polled tasks."""
+        ...
+
     def app_definition(self, app_id: AppId, version: AppVersion | None = None) -> bytes | None: ...
 
     def app_versions(self, app_id: AppId) -> list[AppVersion]: ...
@@ -56,6 +72,21 @@ class Platform(Protocol):
     async def reset_delay(self, app_id: AppId) -> bool: ...
 
     def launch_queue(self) -> Any: ...
+
+    jobs: Any
+    """The batch jobs (``scheduler.jobs.JobsShell``; typed loosely so ``api`` needs only the core here)."""
+
+    def health_records(self, instance: Instance) -> Mapping[int, CheckHealth]:
+        """The per-check health detail of the instance's current task, by check index (may be empty)."""
+        ...
+
+    def health_generation(self, app_id: AppId) -> int:
+        """Moves whenever the health detail of the app's tasks moves (it changes without the instances)."""
+        ...
+
+    def task_failure(self, app_id: AppId) -> TaskFailure | None:
+        """The app's ``lastTaskFailure``."""
+        ...
 
 
 class LeaderView(Protocol):

@@ -11,20 +11,26 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aiohttp import web
 
-from api.errors import (BadRequest, InvalidDefinition, Locked, NotFound, app_exists, app_not_found,
-                        deployment_not_found, parse_json, task_not_found)
+from api.errors import (BadRequest, InvalidDefinition, Locked, NotFound, app_exists, app_not_found, parse_json,
+                        task_not_found)
 from api.platform import Platform
 from api.schemas import AppDefinition, RollbackRequested, dump_app, load_app
+from api.schemas.extensions import EXTENSIONS_EMBED, public_definition
+from api.schemas.readiness import readiness_json
+from scheduler.task_stats import usage_json
+from mesospaas.health import CheckHealth, seeded
 from mesospaas.model import AppId, Condition, Instance
 from mesospaas.model.condition import mesos_state
 from mesospaas.model.deployment import DeploymentId, DeploymentPlan
 from mesospaas.model.group import Group
 from mesospaas.model.ids import AppVersion, TaskId, parse_task_id
+from mesospaas.model.task_failure import TaskFailure
+from mesospaas.routing.service_ports import service_ports as definition_service_ports
 
 PLATFORM = web.AppKey("platform", object)
 STAGED = frozenset({Condition.PROVISIONED, Condition.STAGING, Condition.STARTING})
@@ -118,9 +124,12 @@ class Renderer:
 
     def __init__(self) -> None:
         self._definitions: dict[tuple[AppId, AppVersion], dict[str, Any]] = {}
-        self._rendered: dict[tuple[AppId, frozenset[str]], tuple[list[Any], tuple[DeploymentId, ...], bytes]] = {}
+        self._rendered: dict[tuple[AppId, frozenset[str]],
+                             tuple[list[Any], tuple[DeploymentId, ...], int, bytes]] = {}
         """Each app's JSON per embed set, with what it was made from: reused while those are the same objects
-        (specs and instances are immutable and replaced on change), so a list re-renders only what changed."""
+        (specs, instances and task failures are immutable and replaced on change) and the app's health
+        generation is the same (health detail moves without the instances changing), so a list re-renders
+        only what changed."""
 
     def app_bytes(self, platform: Platform, app_id: AppId, embed: set[str], instances: list[Instance]) -> bytes | None:
         """``app(...)`` as JSON bytes, from the per-app cache when nothing it shows has changed."""
@@ -128,18 +137,19 @@ class Renderer:
         deployments = tuple(d for d, running in platform.state.deployments.items()
                             if app_id in running.plan.affected_apps)
         key = (app_id, frozenset(embed))
-        objects = [spec, self.definition(platform, app_id), *instances]
-        hit = self._rendered.get(key)
-        if hit is not None and hit[1] == deployments and len(hit[0]) == len(objects) \
+        objects = [spec, self.definition(platform, app_id), platform.task_failure(app_id), *instances]
+        health = platform.health_generation(app_id)
+        hit = self._rendered.get(key) if "readiness" not in embed else None  # readiness answers are not objects
+        if hit is not None and hit[1] == deployments and hit[2] == health and len(hit[0]) == len(objects) \
                 and all(a is b for a, b in zip(hit[0], objects)):
-            return hit[2]
+            return hit[3]
         rendered = self.app(platform, app_id, embed, instances)
         if rendered is None:
             return None
         body = json.dumps(rendered, separators=(",", ":")).encode()
         if len(self._rendered) > 20000:
             self._rendered.clear()
-        self._rendered[key] = (objects, deployments, body)
+        self._rendered[key] = (objects, deployments, health, body)
         return body
 
     def definition(self, platform: Platform, app_id: AppId, version: AppVersion | None = None) -> dict[str, Any] | None:
@@ -173,11 +183,17 @@ class Renderer:
                   "tasksUnhealthy": sum(1 for i in live if i.healthy is False)}
         deployments = [d for d, running in platform.state.deployments.items()
                        if app_id in running.plan.affected_apps]
+        failure = platform.task_failure(app_id) if "lastTaskFailure" in embed else None
         return dump_app(AppDefinition(spec, definition), version=spec.version,
                         version_info={"lastScalingAt": spec.version,
                                       "lastConfigChangeAt": spec.effective_config_version},
                         counts=counts, deployments=deployments,
-                        tasks=[task_json(i, definition) for i in live] if "tasks" in embed else None)
+                        tasks=[task_json(i, definition, platform.health_records(i)) for i in live]
+                        if "tasks" in embed else None,
+                        last_task_failure=task_failure_json(failure) if failure is not None else None,
+                        readiness_check_results=[readiness_json(r) for r in platform.readiness_results(app_id)]
+                        if "readiness" in embed else None,
+                        extensions=EXTENSIONS_EMBED in embed)
 
 
 def iso(seconds: float | None) -> str | None:
@@ -188,38 +204,51 @@ def iso(seconds: float | None) -> str | None:
     return f"{base}.{millis:03d}Z" if millis else f"{base}Z"
 
 
-def task_json(instance: Instance, definition: dict[str, Any] | None) -> dict[str, Any]:
+def health_results_json(instance: Instance, records: Mapping[int, CheckHealth],
+                        definition: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Marathon's ``healthCheckResults``: one per check with a result. Without in-memory detail (a new leader)
+    the persisted verdict stands for every check, so a healthy task stays healthy across a failover."""
+    if not records and instance.healthy is not None:
+        count = max(1, len((definition or {}).get("healthChecks", ())))
+        records = {i: seeded(instance.healthy, instance.healthy_since) for i in range(count)}
+    return [{"alive": r.alive, "consecutiveFailures": r.consecutive_failures, "firstSuccess": iso(r.first_success),
+             "lastSuccess": iso(r.last_success), "lastFailure": iso(r.last_failure),
+             "lastFailureCause": r.last_failure_cause, "instanceId": instance.id}
+            for _, r in sorted(records.items())]
+
+
+def task_failure_json(failure: TaskFailure) -> dict[str, Any]:
+    """Marathon's ``lastTaskFailure``."""
+    out: dict[str, Any] = {"appId": failure.app_id, "host": failure.host, "message": failure.message,
+                           "state": failure.state, "taskId": failure.task_id, "instanceId": failure.instance_id,
+                           "timestamp": iso(failure.timestamp), "version": failure.version}
+    if failure.slave_id is not None:
+        out["slaveId"] = failure.slave_id
+    return out
+
+
+def task_json(instance: Instance, definition: dict[str, Any] | None,
+              records: Mapping[int, CheckHealth] | None = None) -> dict[str, Any]:
     agent = instance.agent
-    service_ports = [int(p.get("port", 0)) for p in (definition or {}).get("portDefinitions", [])]
+    service_ports = definition_service_ports(definition or {})
     out: dict[str, Any] = {"id": instance.task_id, "appId": instance.app_id,
                            "host": agent.hostname if agent else "", "slaveId": agent.agent_id if agent else "",
                            "state": mesos_state(instance.condition) if instance.condition is not Condition.SCHEDULED
                            else "TASK_STAGING",
                            "stagedAt": iso(instance.staged_at), "startedAt": iso(instance.started_at),
                            "version": instance.app_version, "ports": list(instance.host_ports),
-                           "servicePorts": service_ports, "ipAddresses": [], "localVolumes": []}
+                           "servicePorts": service_ports, "localVolumes": [],
+                           "ipAddresses": [{"ipAddress": a, "protocol": "IPv6" if ":" in a else "IPv4"}
+                                           for a in instance.ip_addresses]}
     if agent is not None and agent.zone:
         out["zone"] = agent.zone
     if agent is not None and agent.region:
         out["region"] = agent.region
-    if instance.healthy is not None:
-        out["healthCheckResults"] = [{"alive": instance.healthy, "consecutiveFailures": 0 if instance.healthy else 1,
-                                      "firstSuccess": None, "lastSuccess": None, "lastFailure": None,
-                                      "lastFailureCause": None, "instanceId": instance.id}]
+    out["healthCheckResults"] = health_results_json(instance, records or {}, definition)
     return out
 
 
 RENDERER = web.AppKey("renderer", Renderer)
-
-
-def deployment_json(platform: Platform, deployment_id: DeploymentId) -> dict[str, Any]:
-    running = platform.state.deployments[deployment_id]
-    plan = running.plan
-    steps = [{"actions": [{"action": a.name, "app": a.app} for a in step.actions]} for step in plan.steps]
-    index = min(running.step_index, len(steps) - 1) if steps else 0
-    current = [{**a, "readinessCheckResults": []} for a in steps[index]["actions"]] if steps else []
-    return {"id": plan.id, "version": plan.version, "affectedApps": sorted(plan.affected_apps), "affectedPods": [],
-            "steps": steps, "currentActions": current, "currentStep": index + 1, "totalSteps": len(steps)}
 
 
 # -- apps -----------------------------------------------------------------------------------------------------
@@ -349,7 +378,7 @@ async def put_app(request: web.Request, app_id: str, *, patch: bool) -> web.Resp
     try:
         app = load_app(body, partial=partial and existing is not None, existing=existing, app_id=app_id)
     except RollbackRequested as rollback:
-        return await rollback_app(request, app_id, rollback.args[0])
+        return await rollback_app(request, app_id, rollback.version)
     created = existing is None
     request.app[EVENTS_PUBLISH](request, app)
     return await deploy_apps(request, [app], force=flag(request, "force"), status=201 if created else 200,
@@ -413,12 +442,26 @@ def _restamped(platform: Platform, renderer: Renderer, app_id: str) -> dict[AppI
 
 
 # -- tasks ----------------------------------------------------------------------------------------------------
+def with_usage(request: web.Request, platform: Platform, tasks: list[dict[str, Any]]) -> None:
+    """``embed=tasks.stats`` (ours, opt-in: Marathon's task JSON has no such key and the released client
+    rejects unknown keys): each task gets ``stats``, the latest usage its mesospaas executor reported (null
+    for tasks on the command executor; ``GET /v2/tasks/{id}/stats`` also asks the agent)."""
+    if "stats" not in embeds(request):
+        return
+    stats = getattr(platform, "task_stats", None)
+    for task in tasks:
+        received = stats.latest(str(task["id"])) if stats is not None else None
+        task["stats"] = usage_json(received) if received is not None else None
+
+
 async def app_tasks(request: web.Request, app_id: str) -> web.Response:
     platform = platform_of(request)
     if AppId(app_id) not in platform.state.apps:
         raise app_not_found(app_id)
     definition = request.app[RENDERER].definition(platform, AppId(app_id))
-    tasks = [task_json(i, definition) for i in platform.instances_of(AppId(app_id)) if i.has_live_task]
+    tasks = [task_json(i, definition, platform.health_records(i)) for i in platform.instances_of(AppId(app_id))
+             if i.has_live_task]
+    with_usage(request, platform, tasks)
     if "text/plain" in request.headers.get("Accept", "") and "json" not in request.headers.get("Accept", ""):
         lines = []
         for task in tasks:
@@ -448,9 +491,10 @@ async def kill_app_tasks(request: web.Request, app_id: str, task_id: str | None)
     if scale and deployment is not None:
         return deployment_result(deployment)
     definition = request.app[RENDERER].definition(platform, AppId(app_id))
-    rendered = [task_json(i, definition) for i in killed]
+    rendered = [task_json(i, definition, platform.health_records(i)) for i in killed]
     if task_id is not None:
-        return respond({"task": rendered[0] if rendered else task_json(live[0], definition)})
+        return respond({"task": rendered[0] if rendered else task_json(live[0], definition,
+                                                                       platform.health_records(live[0]))})
     return respond({"tasks": rendered})
 
 
@@ -466,7 +510,9 @@ async def all_tasks(request: web.Request) -> web.Response:
         if wanted and not ({"running"} & wanted and instance.condition is Condition.RUNNING
                            or {"staging"} & wanted and instance.condition in STAGED):
             continue
-        tasks.append(task_json(instance, renderer.definition(platform, instance.app_id)))
+        tasks.append(task_json(instance, renderer.definition(platform, instance.app_id),
+                               platform.health_records(instance)))
+    with_usage(request, platform, tasks)
     if "text/plain" in request.headers.get("Accept", "") and "json" not in request.headers.get("Accept", ""):
         return web.Response(text="".join(f"{t['appId']}\t{t['host']}\t{','.join(map(str, t['ports']))}\n"
                                          for t in tasks), content_type="text/plain")
@@ -492,27 +538,11 @@ async def delete_tasks(request: web.Request) -> web.Response:
     if scale and deployment is not None:
         return deployment_result(deployment)
     renderer = request.app[RENDERER]
-    return respond({"tasks": [task_json(i, renderer.definition(platform, i.app_id)) for i in killed]})
+    return respond({"tasks": [task_json(i, renderer.definition(platform, i.app_id), platform.health_records(i))
+                              for i in killed]})
 
 
-# -- deployments and queue ------------------------------------------------------------------------------------
-async def list_deployments(request: web.Request) -> web.Response:
-    platform = platform_of(request)
-    return respond([deployment_json(platform, d) for d in platform.state.deployments])
-
-
-async def cancel_deployment(request: web.Request) -> web.Response:
-    platform = platform_of(request)
-    deployment_id = DeploymentId(request.match_info["deployment_id"])
-    if deployment_id not in platform.state.deployments:
-        raise deployment_not_found(deployment_id)
-    force = flag(request, "force")
-    rollback = await platform.cancel_deployment(deployment_id, rollback=not force)
-    if rollback is None:
-        return web.Response(status=202)
-    return deployment_result(rollback)
-
-
+# -- queue ------------------------------------------------------------------------------------
 async def queue(request: web.Request) -> web.Response:
     platform = platform_of(request)
     renderer = request.app[RENDERER]
@@ -580,7 +610,7 @@ async def app_route(request: web.Request) -> web.Response:
         raw = platform.app_definition(AppId(app_id), AppVersion(version))
         if raw is None:
             raise NotFound(f"App '{app_id}' does not exist in version {version}")
-        return respond(json.loads(raw) | {"version": version})
+        return respond(public_definition(json.loads(raw), EXTENSIONS_EMBED in embeds(request)) | {"version": version})
     if method == "GET":
         return await get_app(request, path)
     if method in ("PUT", "PATCH"):
@@ -610,8 +640,6 @@ def register(app: web.Application) -> None:
     r.add_route("*", "/v2/apps/{app_id:.+}", app_route)
     r.add_get("/v2/tasks", all_tasks)
     r.add_post("/v2/tasks/delete", delete_tasks)
-    r.add_get("/v2/deployments", list_deployments)
-    r.add_delete("/v2/deployments/{deployment_id}", cancel_deployment)
     r.add_get("/v2/queue", queue)
     r.add_delete("/v2/queue/{app_id:.+}", reset_delay)
 

@@ -28,7 +28,11 @@ from typing import Any
 from aiohttp import web
 from marshmallow import fields
 
+from api.auth_docs import SECURITY_ROUTES
 from api.openapi import QueryParam, RouteSpec, json_schema, openapi_document, render_html
+from api.routes_jobs import JOB_ROUTES
+from api.routes_metrics import METRICS_ROUTES
+from api.routes_ui import UI_ROUTES
 from api.schemas import AppSchema, GroupSchema
 from api.schemas.app import StrictSchema, meta
 from api.schemas.fields import JsonBoolean, JsonList, JsonNested, JsonString
@@ -36,6 +40,7 @@ from api.schemas.responses import (
     AppInfoSchema,
     AppListResponseSchema,
     AppResponseSchema,
+    DeploymentDetailSchema,
     DeploymentInfoSchema,
     DeploymentResultSchema,
     DeploymentStepSchema,
@@ -92,8 +97,13 @@ PARTIAL_UPDATE = _flag("partialUpdate", "true: the named fields replace the curr
 SCALE = _flag("scale", "Scale the app down by the tasks killed (answers a DeploymentResult).")
 WIPE = _flag("wipe", "Also forget the instances (resident apps); not with scale.")
 APP_EMBED = QueryParam("embed", repeated=True, description=(
-    "app.tasks, app.counts, app.deployments, app.readiness, app.lastTaskFailure, app.failures, app.taskStats "
+    "app.tasks, app.counts, app.deployments, app.readiness, app.lastTaskFailure, app.failures, app.taskStats, "
+    "app.extensions (mesospaas: also show our extension fields affinity, placementStrategy and "
+    "upgradeStrategy.progressDeadlineSeconds/autoRollback/canary, which Marathon clients would reject) "
     "(prefixes app., apps., group.apps. or none; unknown values are ignored)."))
+TASK_EMBED = QueryParam("embed", repeated=True, description=(
+    "tasks.stats (mesospaas, opt-in): each task also gets \"stats\", the latest usage its mesospaas executor "
+    "reported (CPU seconds and share, RSS, threads), or null."))
 GROUP_EMBED = QueryParam("embed", repeated=True, description=(
     "group.groups, group.apps, group.pods, group.apps.tasks, group.apps.counts, group.apps.deployments, ..."))
 APP_ID = {"app_id": "App path without the leading slash (shop/web); it may contain slashes."}
@@ -160,7 +170,7 @@ ROUTES: tuple[RouteSpec, ...] = (
               path_descriptions={**APP_ID, "version": "A version timestamp from .../versions."}),
     # api.routes_apps: tasks
     RouteSpec("GET", "/v2/apps/{app_id:.+}/tasks", "Tasks of an app", response=TaskListResponseSchema,
-              status_codes=(200, 404), tags=("tasks",), path_descriptions=APP_ID,
+              status_codes=(200, 404), tags=("tasks",), path_descriptions=APP_ID, query=(TASK_EMBED,),
               description="With Accept: text/plain, one line per task (app, service ports, host:port...)."),
     RouteSpec("DELETE", "/v2/apps/{app_id:.+}/tasks", "Kill the tasks of an app (all, or those on one host)",
               response=TaskListResponseSchema, status_codes=(200, 400, 404, 409), tags=("tasks",),
@@ -170,14 +180,49 @@ ROUTES: tuple[RouteSpec, ...] = (
               status_codes=(200, 400, 404, 409), tags=("tasks",), query=(SCALE, WIPE, FORCE),
               path_descriptions={**APP_ID, **TASK_ID}),
     RouteSpec("GET", "/v2/tasks", "All tasks", response=TaskListResponseSchema, tags=("tasks",),
-              query=(QueryParam("status", repeated=True, description="running or staging (case-insensitive)."),),
+              query=(QueryParam("status", repeated=True, description="running or staging (case-insensitive)."),
+                     TASK_EMBED),
               description="With Accept: text/plain, one line per task (app, host, ports)."),
     RouteSpec("POST", "/v2/tasks/delete", "Kill a list of tasks", request=TaskIdsSchema,
               response=TaskListResponseSchema, status_codes=(200, *INVALID, 409), tags=("tasks",),
               query=(SCALE, WIPE, FORCE)),
+    # api.routes_tasks_extra: our task logs and usage (never keys of Marathon's task JSON)
+    RouteSpec("GET", "/v2/tasks/{task_id}/logs", "A task's stdout or stderr (mesospaas)",
+              status_codes=(200, 404, 422, 502), tags=("tasks",), path_descriptions=TASK_ID,
+              query=(QueryParam("stream", description="stdout (default) or stderr."),
+                     QueryParam("offset", "integer", description="Byte offset; without it the last length bytes."),
+                     QueryParam("length", "integer", description="Bytes to read (default 64 KiB, at most 1 MiB)."),
+                     QueryParam("rotated", "integer", description="Read the rotated file stdout.K (newest 1)."),
+                     _flag("follow", "Stream text/plain, following the file across rotations until the task "
+                                     "ends.")),
+              description="{taskId, stream, file, data, offset}, read from the task's sandbox through its agent's "
+                          "/files/read (command executor or the mesospaas executor)."),
+    RouteSpec("GET", "/v2/tasks/{task_id}/logs/files", "A task's log files with size and mtime (mesospaas)",
+              status_codes=(200, 404, 502), tags=("tasks",), path_descriptions=TASK_ID),
+    RouteSpec("GET", "/v2/tasks/{task_id}/stats", "A task's resource usage (mesospaas)",
+              status_codes=(200, 404, 502), tags=("tasks",), path_descriptions=TASK_ID,
+              description="{taskId, appId, agentId, executor, agent}: the mesospaas executor's latest report "
+                          "(CPU seconds and share, RSS, threads) and the agent's /monitor/statistics."),
+    RouteSpec("GET", "/v2/tasks/stats", "The latest usage of every task on the mesospaas executor (mesospaas)",
+              tags=("tasks",)),
     # api.routes_apps: deployments and queue
     RouteSpec("GET", "/v2/deployments", "Running deployments", response=DeploymentInfoSchema(many=True),
               tags=("deployments",)),
+    RouteSpec("GET", "/v2/deployments/{deployment_id}", "One deployment with its state (mesospaas)",
+              response=DeploymentDetailSchema, status_codes=(200, 404), tags=("deployments",),
+              path_descriptions={"deployment_id": "Deployment id."},
+              description="state (running, paused, rolling back; succeeded, failed, canceled for the last 100 "
+                          "finished), the reason a failed or canceled one ended, its canaries' progress, the "
+                          "progress deadline and the link between a failed deployment and its automatic "
+                          "rollback. Progress means a new instance became healthy (and ready) or an old one was "
+                          "stopped as planned; apps opt in to failing with upgradeStrategy.progressDeadlineSeconds "
+                          "or autoRollback, and then 3 failed tasks of the new version fail it too (a crash "
+                          "loop)."),
+    RouteSpec("POST", "/v2/deployments/{deployment_id}/continue", "Promote a deployment's canaries (mesospaas)",
+              response=DeploymentDetailSchema, status_codes=(200, 404, 409), tags=("deployments",),
+              path_descriptions={"deployment_id": "Deployment id."},
+              description="A paused deployment (a MANUAL canary that proved healthy) goes on; canaries still "
+                          "held are promoted at once. 409 when it is neither paused nor holding canaries."),
     RouteSpec("DELETE", "/v2/deployments/{deployment_id}", "Cancel a deployment (force=false: and roll back)",
               response=DeploymentResultSchema, status_codes=(200, 202, 400, 404), tags=("deployments",),
               query=(_flag("force", "true: only cancel (202, no body); false: cancel and start a rollback."),),
@@ -220,6 +265,9 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("GET", "/openapi", "This document as a self-contained HTML page", tags=("docs",),
               response_content_type="text/html"),
 )
+ROUTES += JOB_ROUTES  # the Metronome-compatible jobs API (api.routes_jobs)
+ROUTES += METRICS_ROUTES + UI_ROUTES  # metrics and the web UI (api.routes_metrics, api.routes_ui)
+ROUTES += SECURITY_ROUTES  # sessions, secrets, the audit log (api.auth_docs; issue 17)
 
 _DEPLOYMENT_RESULT = {"$ref": "#/components/schemas/DeploymentResult"}
 _RESPONSE_OVERRIDES: dict[tuple[str, str], dict[str, Any]] = {

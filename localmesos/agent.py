@@ -33,7 +33,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from aiohttp import web
 
 from . import wire
+from .clock import LOOP_CLOCK, Clock, Timer
 from .durations import stout_duration
+from .environment import resolve_variables
 from .master import TERMINAL_STATES, VERSION, ordered_status
 from .protobuf_json import ConversionError, check
 from .resources import Attribute, Resources
@@ -69,6 +71,8 @@ class AgentFlags:
     status_update_retry_max: float = 600.0
     executor_registration_timeout: float = 60.0
     executor_shutdown_grace_period: float = 5.0
+    docker_registry: Path | None = None
+    """``--docker_registry`` (a directory): image tasks run in containers (``localmesos.containers``)."""
 
 
 @dataclass
@@ -116,7 +120,7 @@ class UpdateStream:
     framework_id: str
     task_id: str
     pending: deque[PendingUpdate] = field(default_factory=deque)
-    timer: asyncio.TimerHandle | None = None
+    timer: Timer | None = None
     attempts: int = 0
 
 
@@ -124,8 +128,11 @@ class Agent:
     """One localmesos agent."""
 
     def __init__(self, master: "Master", *, ip: str, port: int, resources: Resources,
-                 attributes: tuple[Attribute, ...], flags: AgentFlags, hostname: str | None = None) -> None:
+                 attributes: tuple[Attribute, ...], flags: AgentFlags, hostname: str | None = None,
+                 clock: Clock = LOOP_CLOCK) -> None:
         self.master = master
+        self.clock = clock
+        """Runs the status update retransmission deadlines (see ``clock.py``)."""
         self.id = master.next_agent_id()
         self.ip = ip
         self.hostname = hostname or ip
@@ -240,9 +247,7 @@ class Agent:
         if checkpoint:
             env["MESOS_RECOVERY_TIMEOUT"] = "15mins"
             env["MESOS_SUBSCRIPTION_BACKOFF_MAX"] = "2secs"
-        for var in ((container.executor_info.get("command") or {}).get("environment") or {}).get("variables") or []:
-            if isinstance(var, dict) and "name" in var and var.get("type", "VALUE") == "VALUE":
-                env[str(var["name"])] = str(var.get("value", ""))
+        env.update(resolve_variables((container.executor_info.get("command") or {}).get("environment")))
         return env
 
     def run_task(self, framework_info: dict[str, Any], task_info: dict[str, Any],
@@ -324,7 +329,14 @@ class Agent:
             self._executor_update(container, task, status, add_executor_id=True)
 
         runner: TaskRunner
-        if self.simulated:
+        # -- containers (localmesos.containers): what a real agent refuses, or the image task's runner
+        if task.info.get("container") and not self.simulated:
+            from .containers.task import start_container_task
+            container_runner = await start_container_task(self, container, task, sandbox, env, on_status, killing)
+            if container_runner is None:
+                return
+            runner = container_runner
+        elif self.simulated:
             from .simulated_task import SimulatedTask
             runner = SimulatedTask(task.info, on_status=on_status, killing_state=killing)
         else:
@@ -482,7 +494,7 @@ class Agent:
         delay = min(self.flags.status_update_retry_interval * (2 ** stream.attempts),
                     self.flags.status_update_retry_max)
         stream.attempts += 1
-        stream.timer = asyncio.get_running_loop().call_later(delay, self._forward_head, stream)
+        stream.timer = self.clock.call_later(delay, self._forward_head, stream)
 
     def acknowledge(self, framework_id: str, task_id: str, uuid_b64: str) -> bool:
         """The scheduler acknowledged an update: next update of that task goes out. True if it matched."""

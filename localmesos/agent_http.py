@@ -15,7 +15,7 @@ from aiohttp import web
 from . import wire
 from .durations import stout_duration
 from .master import TERMINAL_STATES, VERSION
-from .protobuf_json import health_check_json
+from .protobuf_json import container_json, health_check_json
 from .resources import Resources
 
 if TYPE_CHECKING:
@@ -92,7 +92,7 @@ def _task_json(agent: "Agent", task: "AgentTask") -> dict[str, Any]:
         out["labels"] = info["labels"].get("labels", [])
     for key in ("discovery", "container"):
         if info.get(key) is not None:
-            out[key] = info[key]
+            out[key] = container_json(info[key]) if key == "container" else info[key]
     if info.get("health_check") is not None:
         out["health_check"] = health_check_json(info["health_check"])
     return out

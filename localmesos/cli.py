@@ -51,6 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser, env_prefix: str = "LOCALMESOS
     flag("offer-refuse-default", "5", type=float, help="default refuse_seconds of DECLINE/ACCEPT filters")
     flag("status-update-retry-interval", "10", type=float, help="first re-send of an unacknowledged update")
     flag("executor-registration-timeout", "60", type=float, help="seconds an executor has to subscribe")
+    flag("docker-registry", None, help="directory of `docker save` tarballs named <repository>:<tag>.tar "
+                                       "(Mesos' local registry): tasks with a Docker image run in containers")
     flag("zk", None, help="register the master in ZooKeeper like a real master does, "
                           "zk://[user:password@]host1:port1,host2:port2/path or file:///path/to/file")
     flag("log-level", "INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log level")
@@ -98,7 +100,9 @@ def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
     return ClusterConfig(agents=specs, master=master, mode="simulate" if simulate else "process",
                          work_dir=Path(args.work_dir) if args.work_dir else None,
                          status_update_retry_interval=args.status_update_retry_interval,
-                         executor_registration_timeout=args.executor_registration_timeout, zk=zk or None)
+                         executor_registration_timeout=args.executor_registration_timeout, zk=zk or None,
+                         docker_registry=Path(args.docker_registry) if getattr(args, "docker_registry", None)
+                         else None)
 
 
 async def serve(config: ClusterConfig) -> None:

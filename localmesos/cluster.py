@@ -23,6 +23,7 @@ from aiohttp import web
 
 from . import wire
 from .agent import Agent, AgentFlags
+from .clock import LOOP_CLOCK, Clock
 from .master import Master, MasterFlags
 from .master_http import MASTER_KEY, build_master_app
 from .resources import ResourceError, Resources, parse_attributes
@@ -56,6 +57,8 @@ class ClusterConfig:
     status_update_retry_interval: float = 10.0
     executor_registration_timeout: float = 60.0
     executor_shutdown_grace_period: float = 5.0
+    docker_registry: Path | None = None
+    """Mesos' local registry (``--docker_registry DIR``): tasks with a Docker image run in containers."""
     zk: str | None = None
     """``zk://host1:2181,host2:2181/mesos``: register the master in ZooKeeper like a real one (see zk_registration)."""
     zk_session_timeout: float = SESSION_TIMEOUT
@@ -131,9 +134,11 @@ def _loopback(n: int) -> str:
 
 
 class LocalCluster:
-    """Master and agents in this process. Use ``async with LocalCluster(config) as cluster``."""
+    """Master and agents in this process. Use ``async with LocalCluster(config) as cluster``.
 
-    def __init__(self, config: ClusterConfig) -> None:
+    ``clock`` runs the protocol deadlines of the master and every agent (``clock.py``); real time by default."""
+
+    def __init__(self, config: ClusterConfig, clock: Clock = LOOP_CLOCK) -> None:
         self.config = config
         try:
             self._zk_url = parse_zk_url(config.zk) if config.zk else None
@@ -146,7 +151,8 @@ class LocalCluster:
         else:
             self.work_dir = Path(config.work_dir)
         config.master.work_dir = str(self.work_dir / "master")
-        self.master = Master(config.master)
+        self.clock = clock
+        self.master = Master(config.master, clock)
         self.agents: list[Agent] = []
         self._runner: web.AppRunner | None = None
         self.zk_registration: ZooKeeperRegistration | None = None
@@ -172,11 +178,12 @@ class LocalCluster:
         flags = AgentFlags(work_dir=self.work_dir, mode=self.config.mode,
                            status_update_retry_interval=self.config.status_update_retry_interval,
                            executor_registration_timeout=self.config.executor_registration_timeout,
-                           executor_shutdown_grace_period=self.config.executor_shutdown_grace_period)
+                           executor_shutdown_grace_period=self.config.executor_shutdown_grace_period,
+                           docker_registry=self.config.docker_registry)
         for spec in self.config.agents:
             agent = Agent(self.master, ip=spec.hostname if spec.hostname != "localhost" else "127.0.0.1",
                           port=spec.port, resources=spec.resources, attributes=parse_attributes(spec.attributes),
-                          flags=flags, hostname=spec.hostname)
+                          flags=flags, hostname=spec.hostname, clock=self.clock)
             await agent.start()
             self.agents.append(agent)
         if self._zk_url is not None:  # last: a framework that finds the master in ZooKeeper finds it complete

@@ -44,8 +44,12 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
+from localmesos.clock import LOOP_CLOCK, Clock, Timer
+from localmesos.environment import resolve_variables
 from localmesos.health_check import (
+    HealthCheckConfig,
     HealthChecker,
+    Probe,
     HealthUpdate,
     make_probe,
     parse_health_check,
@@ -122,7 +126,9 @@ class CommandTask:
         on_status: StatusCallback,
         killing_state: bool = False,
         default_grace_period: float = 3.0,
+        clock: Clock = LOOP_CLOCK,
     ) -> None:
+        self._clock = clock  # the kill grace period and max_completion_time run on it (see clock.py)
         self._task_info = task_info
         self._task_id: str = str((task_info.get("task_id") or {}).get("value", ""))
         self._command: Mapping[str, Any] = task_info.get("command") or {}
@@ -144,10 +150,10 @@ class CommandTask:
         self._killed_by_health = False
         self._killed_by_max_completion = False
         self._pending_kills: list[tuple[float, _KillCause]] = []
-        self._kill_started_at: float | None = None  # loop time
-        self._escalation: asyncio.TimerHandle | None = None
-        self._escalation_at: float | None = None  # loop time
-        self._completion_timer: asyncio.TimerHandle | None = None
+        self._kill_started_at: float | None = None  # clock time
+        self._escalation: Timer | None = None
+        self._escalation_at: float | None = None  # clock time
+        self._completion_timer: Timer | None = None
         self._health: HealthChecker | None = None
         self._reaper: asyncio.Task[None] | None = None
         self._last_status: dict[str, Any] | None = None
@@ -193,7 +199,7 @@ class CommandTask:
         self._emit("TASK_STARTING")
         loop = asyncio.get_running_loop()
         if self._max_completion is not None and self._max_completion > 0:
-            self._completion_timer = loop.call_later(
+            self._completion_timer = self._clock.call_later(
                 self._max_completion, self._max_completion_reached
             )
         try:
@@ -252,16 +258,7 @@ class CommandTask:
 
     def _environment(self) -> dict[str, str]:
         env = dict(self._base_environment)
-        environment = self._command.get("environment") or {}
-        for variable in environment.get("variables") or []:
-            name = variable.get("name")
-            if not name:
-                continue
-            if (variable.get("type") or "VALUE") != "VALUE":
-                logger.info("task %s: skipping unresolved %s variable %r",
-                            self._task_id, variable.get("type"), name)
-                continue
-            env[str(name)] = str(variable.get("value", ""))
+        env.update(resolve_variables(self._command.get("environment")))
         # mesos-executor sets this from the task's (first) resource's allocation role.
         role = None
         resources = self._task_info.get("resources") or []
@@ -317,14 +314,12 @@ class CommandTask:
             # Mesos logs "Failed to create health checker" and runs the task unchecked.
             logger.error("task %s: invalid health check, not checking: %s", self._task_id, exc)
             return
-        probe = make_probe(
-            config,
-            env=self._environment(),
-            cwd=self._sandbox,
-            output_path=self._sandbox / "stderr",
-        )
-        self._health = HealthChecker(config, probe, self._health_updated, name=self._task_id)
+        self._health = HealthChecker(config, self._probe(config), self._health_updated, name=self._task_id)
         self._health.start()
+
+    def _probe(self, config: HealthCheckConfig) -> Probe:
+        """The probe of the task's check (a container task runs it inside its container)."""
+        return make_probe(config, env=self._environment(), cwd=self._sandbox, output_path=self._sandbox / "stderr")
 
     # ------------------------------------------------------------------ killing
 
@@ -347,8 +342,7 @@ class CommandTask:
         if not self._launched:  # start() is spawning right now: apply once spawned
             self._pending_kills.append((grace, cause))
             return
-        loop = asyncio.get_running_loop()
-        now = loop.time()
+        now = self._clock.monotonic()
         self._cancel_completion_timer()
         if self._killed:
             assert self._kill_started_at is not None and self._escalation_at is not None
@@ -375,9 +369,8 @@ class CommandTask:
     def _schedule_escalation(self, when: float) -> None:
         if self._escalation is not None:
             self._escalation.cancel()
-        loop = asyncio.get_running_loop()
         self._escalation_at = when
-        self._escalation = loop.call_at(when, self._escalate)
+        self._escalation = self._clock.call_later(max(0.0, when - self._clock.monotonic()), self._escalate)
 
     def _escalate(self) -> None:
         self._escalation = None

@@ -40,6 +40,8 @@ from typing import IO, Any
 
 import aiohttp
 
+from localmesos.environment import resolve_variables
+
 __all__ = [
     "DEFAULT_CONSECUTIVE_FAILURES",
     "DEFAULT_DELAY_SECONDS",
@@ -158,8 +160,11 @@ def parse_health_check(raw: Mapping[str, Any]) -> HealthCheckConfig:
         failures = DEFAULT_CONSECUTIVE_FAILURES if raw_failures is None else int(raw_failures)
     except (TypeError, ValueError):
         raise ValueError(f"'consecutive_failures' must be an integer, got {raw_failures!r}") from None
-    if failures < 1:
-        raise ValueError("'consecutive_failures' must be at least 1")
+    if failures < 0:
+        raise ValueError("'consecutive_failures' must be non-negative")
+    # A real agent accepts 0 and behaves as with 1: the first counted failure kills (transcript 91,
+    # surprise 34). Marathon sends its maxConsecutiveFailures 0 as 0.
+    failures = max(1, failures)
     return HealthCheckConfig(
         type=kind,
         spec=spec,
@@ -266,17 +271,9 @@ def _host(spec: Mapping[str, Any]) -> str:
 
 
 def _environment_overlay(base: Mapping[str, str], command: Mapping[str, Any]) -> dict[str, str]:
-    """``base`` plus the VALUE variables of ``command.environment`` (SECRETs are skipped)."""
+    """``base`` plus the variables of ``command.environment`` as the agent resolves them."""
     env = dict(base)
-    environment = command.get("environment") or {}
-    for variable in environment.get("variables") or []:
-        name = variable.get("name")
-        if not name:
-            continue
-        if (variable.get("type") or "VALUE") != "VALUE":
-            logger.warning("ignoring environment variable %r of type %s", name, variable.get("type"))
-            continue
-        env[str(name)] = str(variable.get("value", ""))
+    env.update(resolve_variables(command.get("environment")))
     return env
 
 

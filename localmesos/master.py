@@ -25,6 +25,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .containers.validation import PREFIX as CONTAINER_INVALID, container_error
+from .clock import LOOP_CLOCK, Clock, Timer
 from .resources import Resources, ResourceError
 from .wire import RecordIOStream
 
@@ -113,7 +115,7 @@ class Framework:
     completed_tasks: deque[Task] = field(default_factory=lambda: deque(maxlen=MAX_COMPLETED_TASKS))
     filters: dict[str, tuple[float, Resources]] = field(default_factory=dict)
     executors: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
-    failover_timer: asyncio.TimerHandle | None = None
+    failover_timer: Timer | None = None
 
     @property
     def capabilities(self) -> set[str]:
@@ -150,7 +152,7 @@ class AgentRecord:
         self.reregistered_time: float | None = None
         self.connected = True
         self.unreachable = False
-        self.removal_timer: asyncio.TimerHandle | None = None
+        self.removal_timer: Timer | None = None
         self.unreachable_time: float | None = None
         self._used = Resources()
         self._offered = Resources()
@@ -221,8 +223,10 @@ def invalid_id_reason(value: str) -> str | None:
 class Master:
     """All state of one localmesos master."""
 
-    def __init__(self, flags: MasterFlags) -> None:
+    def __init__(self, flags: MasterFlags, clock: Clock = LOOP_CLOCK) -> None:
         self.flags = flags
+        self.clock = clock
+        """Runs the protocol deadlines: agent removal, framework failover, subscribers' heartbeats."""
         self.id = str(uuid.uuid4())
         self.start_time = time.time()
         self.elected_time = self.start_time
@@ -336,8 +340,7 @@ class Master:
             for key in [k for k in fw.executors if k[0] == agent_id]:
                 del fw.executors[key]
         rec.used = self._agent_used(agent_id)
-        rec.removal_timer = asyncio.get_running_loop().call_later(
-            self.flags.removal_timeout(), self._mark_unreachable, agent_id)
+        rec.removal_timer = self.clock.call_later(self.flags.removal_timeout(), self._mark_unreachable, agent_id)
 
     def _mark_unreachable(self, agent_id: str) -> None:
         rec = self.agents.pop(agent_id, None)
@@ -466,7 +469,7 @@ class Master:
         if timeout <= 0:
             self.remove_framework(fw)
         else:
-            fw.failover_timer = asyncio.get_running_loop().call_later(timeout, self._failover_expired, fw.id)
+            fw.failover_timer = self.clock.call_later(timeout, self._failover_expired, fw.id)
 
     def _failover_expired(self, framework_id: str) -> None:
         fw = self.frameworks.get(framework_id)
@@ -686,6 +689,9 @@ class Master:
         hc_error = _health_check_error(task_info.get("health_check"))
         if hc_error:
             return f"Task uses invalid health check: {hc_error}", Resources()
+        container_problem = container_error(task_info.get("container"))  # -- containers (localmesos.containers)
+        if container_problem:
+            return CONTAINER_INVALID + container_problem, Resources()
         if not task_info.get("resources"):
             return "Task uses no resources", Resources()
         try:

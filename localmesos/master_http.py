@@ -24,7 +24,7 @@ from . import wire
 from .durations import stout_duration
 from .agent_http import AGENT_CAPABILITIES
 from .master import VERSION, Framework, Master, Task
-from .protobuf_json import ConversionError, check, health_check_json
+from .protobuf_json import ConversionError, check, container_json, health_check_json
 from .resources import Resources
 
 log = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ async def _subscribe(request: web.Request, master: Master, body: dict[str, Any])
         raise wire.BadRequest(400, "Failed to validate scheduler::Call: 'framework_id' differs from "
                                    "'subscribe.framework_info.id'")
     roles_error = _roles_error(info)
-    stream = wire.RecordIOStream(str(uuid.uuid4()), master.flags.heartbeat_interval)
+    stream = wire.RecordIOStream(str(uuid.uuid4()), master.flags.heartbeat_interval, master.clock)
     if roles_error:
         stream.send({"type": "ERROR", "error": {"message": roles_error}})
         stream.close()
@@ -259,7 +259,8 @@ def _task_json(task: Task) -> dict[str, Any]:
     for key in ("labels", "discovery", "container", "health_check"):
         if task.info.get(key) is not None:
             value = task.info[key]
-            out[key] = value.get("labels", []) if key == "labels" else value
+            out[key] = value.get("labels", []) if key == "labels" else container_json(value) if key == "container" \
+                else value
     if task.info.get("health_check") is not None:
         out["health_check"] = health_check_json(task.info["health_check"])
     return out
@@ -479,7 +480,7 @@ def _v1_task(task: Task) -> dict[str, Any]:
         out["status_update_uuid"] = task.status_update_uuid
     for key in ("labels", "discovery", "container"):
         if task.info.get(key) is not None:
-            out[key] = task.info[key]
+            out[key] = container_json(task.info[key]) if key == "container" else task.info[key]
     if task.info.get("health_check") is not None:
         out["health_check"] = health_check_json(task.info["health_check"])
     if task.role != "*":

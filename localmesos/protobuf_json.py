@@ -42,6 +42,11 @@ ENUMS: dict[str, frozenset[str]] = {
     "Protocol": frozenset({"IPv4", "IPv6"}),
     "ExecutorType": frozenset({"UNKNOWN", "DEFAULT", "CUSTOM"}),
     "VariableType": frozenset({"UNKNOWN", "VALUE", "SECRET"}),
+    "ContainerType": frozenset({"DOCKER", "MESOS"}),
+    "DockerNetwork": frozenset({"HOST", "BRIDGE", "NONE", "USER"}),
+    "ImageType": frozenset({"APPC", "DOCKER"}),
+    "VolumeMode": frozenset({"RW", "RO"}),
+    "DiscoveryVisibility": frozenset({"FRAMEWORK", "CLUSTER", "EXTERNAL"}),
     "FrameworkCapability": frozenset({"UNKNOWN", "REVOCABLE_RESOURCES", "TASK_KILLING_STATE", "GPU_RESOURCES",
                                       "SHARED_RESOURCES", "PARTITION_AWARE", "MULTI_ROLE",
                                       "RESERVATION_REFINEMENT", "REGION_AWARE"}),
@@ -90,10 +95,32 @@ SCHEMAS: dict[str, dict[str, str]] = {
     "TaskInfo": {"name!": "string", "task_id!": "TaskID", "agent_id!": "AgentID", "resources[]": "Resource",
                  "executor": "ExecutorInfo", "command": "CommandInfo", "data": "bytes",
                  "health_check": "HealthCheck", "kill_policy": "KillPolicy", "labels": "Labels",
-                 "max_completion_time": "DurationInfo"},
+                 "max_completion_time": "DurationInfo", "container": "ContainerInfo", "discovery": "DiscoveryInfo"},
+    # -- containers (mesos.proto ContainerInfo, Volume, Image, NetworkInfo, DiscoveryInfo)
+    "ContainerInfo": {"type!": "enum:ContainerType", "volumes[]": "Volume", "hostname": "string",
+                      "docker": "DockerInfo", "mesos": "MesosInfo", "network_infos[]": "NetworkInfo"},
+    "DockerInfo": {"image!": "string", "network": "enum:DockerNetwork", "port_mappings[]": "PortMapping",
+                   "privileged": "bool", "parameters[]": "Parameter", "force_pull_image": "bool",
+                   "volume_driver": "string"},
+    "PortMapping": {"host_port!": "int", "container_port!": "int", "protocol": "string"},
+    "Parameter": {"key!": "string", "value!": "string"},
+    "MesosInfo": {"image": "Image"},
+    "Image": {"type!": "enum:ImageType", "appc": "AppcImage", "docker": "DockerImage", "cached": "bool"},
+    "AppcImage": {"name!": "string", "id": "string", "labels": "Labels"},
+    "DockerImage": {"name!": "string"},
+    "Volume": {"container_path!": "string", "host_path": "string", "mode!": "enum:VolumeMode", "image": "Image"},
+    "NetworkInfo": {"ip_addresses[]": "IPAddress", "name": "string", "groups[]": "string", "labels": "Labels",
+                    "port_mappings[]": "PortMapping"},
+    "IPAddress": {"protocol": "enum:Protocol", "ip_address": "string"},
+    "DiscoveryInfo": {"visibility!": "enum:DiscoveryVisibility", "name": "string", "environment": "string",
+                      "location": "string", "version": "string", "ports": "Ports", "labels": "Labels"},
+    "Ports": {"ports[]": "Port"},
+    "Port": {"number!": "int", "name": "string", "protocol": "string", "visibility": "enum:DiscoveryVisibility",
+             "labels": "Labels"},
     "ExecutorInfo": {"executor_id!": "ExecutorID", "data": "bytes", "resources[]": "Resource",
                      "command": "CommandInfo", "framework_id": "FrameworkID", "name": "string", "source": "string",
-                     "labels": "Labels", "shutdown_grace_period": "DurationInfo", "type": "enum:ExecutorType"},
+                     "labels": "Labels", "shutdown_grace_period": "DurationInfo", "type": "enum:ExecutorType",
+                     "container": "ContainerInfo"},
     "CommandInfo": {"uris[]": "URI", "environment": "Environment", "value": "string", "user": "string",
                     "shell": "bool", "arguments[]": "string"},
     "URI": {"value!": "string", "executable": "bool", "extract": "bool", "cache": "bool", "output_file": "string"},
@@ -277,6 +304,23 @@ def _field(name: str, kind: str, value: Any, path: str, missing: list[str], requ
     if not _INT_RANGE[0] <= number <= _INT_RANGE[1]:
         raise ConversionError(f"Not expecting a JSON number for field '{name}'")
     return number
+
+
+def container_json(container: dict[str, Any]) -> dict[str, Any]:
+    """ContainerInfo with the proto defaults filled in, as the master and agent render it (transcript 90:
+    ``Image.cached`` true, ``DockerInfo.privileged`` false; ``DockerInfo.network`` HOST and
+    ``IPAddress.protocol`` IPv4 are the protos' other explicit defaults)."""
+    out = dict(container)
+    if isinstance(out.get("docker"), dict):
+        docker = {"network": "HOST", "privileged": False, **out["docker"]}
+        order = ("image", "network", "port_mappings", "privileged", "parameters", "force_pull_image")
+        out["docker"] = {**{k: docker[k] for k in order if k in docker}, **docker}
+    if isinstance((out.get("mesos") or {}).get("image"), dict):
+        out["mesos"] = {**out["mesos"], "image": {"cached": True, **out["mesos"]["image"]}}
+    if out.get("network_infos"):
+        out["network_infos"] = [{**n, "ip_addresses": [{"protocol": "IPv4", **a} for a in n["ip_addresses"]]}
+                                if n.get("ip_addresses") else n for n in out["network_infos"]]
+    return out
 
 
 def health_check_json(check_: dict[str, Any]) -> dict[str, Any]:

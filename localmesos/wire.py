@@ -6,7 +6,7 @@ header), request content-type checks with the real texts, and the JSON request b
 text matches the real master's.
 
 A ``RecordIOStream`` is fed from any coroutine with ``send``; the handler that owns the HTTP response drains
-it, writes heartbeats on the stream-start clock, and ends the response with a clean zero-length chunk when
+it, writes heartbeats on the stream-start clock (the stream's ``Clock``, see ``clock.py``), and ends the response with a clean zero-length chunk when
 ``close`` is called. If the client goes away the owner's ``on_lost`` callback runs once.
 """
 
@@ -19,6 +19,8 @@ from typing import Any, Callable
 
 from aiohttp import web
 from multidict import CIMultiDict
+
+from .clock import LOOP_CLOCK, Clock, Timer
 
 log = logging.getLogger(__name__)
 
@@ -226,10 +228,12 @@ class RecordIOStream:
     """An event stream to one subscriber, drained into a chunked HTTP response by ``serve``."""
 
     _CLOSE = object()
+    _BEAT = object()
 
-    def __init__(self, stream_id: str, heartbeat_interval: float | None) -> None:
+    def __init__(self, stream_id: str, heartbeat_interval: float | None, clock: Clock = LOOP_CLOCK) -> None:
         self.stream_id = stream_id
         self.heartbeat_interval = heartbeat_interval
+        self.clock = clock
         self._queue: asyncio.Queue[object] = asyncio.Queue()
         self.closed = False
         self.lost = False
@@ -256,22 +260,30 @@ class RecordIOStream:
         if self.stream_id:
             resp.headers["Mesos-Stream-Id"] = self.stream_id
         resp.headers["Content-Type"] = JSON
-        loop = asyncio.get_running_loop()
         clean = False
+        beat_timer: Timer | None = None
+
+        def beat(k: int) -> None:
+            """Heartbeat ``k`` is due: queue it and arm the next one, at ``start + (k + 1) * interval``."""
+            nonlocal beat_timer
+            self._queue.put_nowait(self._BEAT)
+            beat_timer = arm(k + 1)
+
+        def arm(k: int) -> Timer:
+            assert self.heartbeat_interval
+            due = start + k * self.heartbeat_interval
+            return self.clock.call_later(max(0.0, due - self.clock.monotonic()), beat, k)
+
         try:
             await resp.prepare(request)
             for data in first or []:
                 await resp.write(data)
-            start = loop.time()
-            beats = 1
+            start = self.clock.monotonic()
+            if self.heartbeat_interval:
+                beat_timer = arm(1)
             while True:
-                timeout = None
-                if self.heartbeat_interval:
-                    timeout = max(0.0, start + beats * self.heartbeat_interval - loop.time())
-                try:
-                    item = await asyncio.wait_for(self._queue.get(), timeout)
-                except asyncio.TimeoutError:
-                    beats += 1
+                item = await self._queue.get()
+                if item is self._BEAT:
                     await resp.write(HEARTBEAT)
                     continue
                 if item is self._CLOSE:
@@ -291,6 +303,8 @@ class RecordIOStream:
             if isinstance(exc, asyncio.CancelledError):
                 raise
         finally:
+            if beat_timer is not None:
+                beat_timer.cancel()
             if not clean and not self.lost and not self.closed:
                 self.lost = True
                 self.closed = True

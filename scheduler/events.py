@@ -6,6 +6,10 @@ the builders for the events the scheduler emits (``status_update_event``, ``inst
 
 A subscriber that falls ``max_outstanding`` events behind is closed, as Marathon 1.8+ does; clients reconnect
 and re-read state (events are cache-invalidation hints). Publishing never blocks and never raises.
+
+Event types of our own (job runs, anything Marathon never sent) reach only subscribers that name them in
+their filter (``event_type=``): a subscriber without a filter gets Marathon's types alone
+(``MARATHON_EVENT_TYPES``), because the released ``marathon`` client ends its stream on an unknown type.
 """
 
 from __future__ import annotations
@@ -23,6 +27,19 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_OUTSTANDING = 4096
 
 
+MARATHON_EVENT_TYPES = frozenset({
+    "event_stream_attached", "event_stream_detached", "subscribe_event", "unsubscribe_event", "api_post_event",
+    "pod_created_event", "pod_updated_event", "pod_deleted_event", "status_update_event", "instance_changed_event",
+    "instance_health_changed_event", "unknown_instance_terminated_event", "add_health_check_event",
+    "remove_health_check_event", "failed_health_check_event", "health_status_changed_event",
+    "unhealthy_instance_kill_event", "unhealthy_task_kill_event", "group_change_success", "group_change_failed",
+    "deployment_success", "deployment_failed", "deployment_info", "deployment_step_success",
+    "deployment_step_failure", "app_terminated_event", "framework_message_event", "scheduler_registered_event",
+    "scheduler_reregistered_event", "scheduler_disconnected_event",
+})
+"""What Marathon itself sends (reference §1.4): the types a subscriber without a filter receives."""
+
+
 def iso_timestamp(now: float) -> str:
     """Marathon's timestamp text: ``2026-11-22T10:00:00.000Z``."""
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int((now % 1) * 1000):03d}Z"
@@ -35,8 +52,13 @@ class Subscription:
         self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(max_outstanding)
         self.overflowed = False
 
+    def receives(self, event_type: str) -> bool:
+        if self.types is None:
+            return event_type in MARATHON_EVENT_TYPES
+        return event_type in self.types
+
     def offer(self, event: dict[str, Any]) -> None:
-        if self.types is not None and event.get("eventType") not in self.types:
+        if not self.receives(str(event.get("eventType"))):
             return
         try:
             self.queue.put_nowait(event)
@@ -83,7 +105,7 @@ class EventBus:
 
     def wants(self, event_type: str) -> bool:
         """Whether any subscriber would receive ``event_type``: expensive events are built only then."""
-        return any(s.types is None or event_type in s.types for s in self._subscriptions)
+        return any(s.receives(event_type) for s in self._subscriptions)
 
     def publish(self, event_type: str, now: float | None = None, **fields: Any) -> dict[str, Any]:
         event = {"eventType": event_type, "timestamp": iso_timestamp(now if now is not None else time.time()),
@@ -113,5 +135,6 @@ def instance_changed_event(bus: EventBus, instance: Instance, now: float) -> Non
                 host=agent.hostname if agent else "", runSpecVersion=instance.app_version)
 
 
-__all__ = ["EventBus", "Subscription", "instance_changed_event", "iso_timestamp", "mesos_state",
+__all__ = ["MARATHON_EVENT_TYPES", "EventBus", "Subscription", "instance_changed_event", "iso_timestamp",
+           "mesos_state",
            "status_update_event"]

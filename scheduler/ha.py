@@ -148,6 +148,8 @@ class Election:
         self.term: LeaderTerm | None = None
         self._leader: str | None = None
         self._leading_member: str | None = None
+        self.leader_changes = 0
+        """Times this instance learnt of a new leader, the first one included (``mesospaas_leader_changes_total``)."""
         self.serving = False
         """Set by the shell once the term's runtime has loaded state and serves (``is_leader``)."""
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -291,6 +293,7 @@ class Election:
                 self._wake.set()
                 return
             self._leading_member, self._leader = first, data.decode()
+            self.leader_changes += 1  # metrics hook
             log.info("leader is %s (%s)", self._leader, first)
         if first == mine and self.member == member and (self.term is None or self.term.ended):
             self.term = LeaderTerm(member, self.session_timeout / 2, time.monotonic())

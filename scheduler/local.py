@@ -20,10 +20,11 @@ from aiohttp import web
 import localmesos.cli
 from api.app import ApiConfig
 from localmesos.cluster import ClusterConfig, ClusterConfigError, LocalCluster
+from scheduler import auth_cli
 from scheduler.events import EventBus
 from scheduler.runtime import SchedulerRuntime
 from scheduler.serve import (add_flag, add_scheduler_arguments, configure_logging, default_work_dir,
-                             settings_from_args, start_api)
+                             metrics_from_args, settings_from_args, start_api)
 from scheduler.store import LocalDirectoryStore, StoreError
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_flag(parser, "attributes", None, help="default agent attributes, e.g. rack:r1")
     add_flag(parser, "http-port", "8080", type=int, help="API port (0 picks a free one)")
     add_flag(parser, "mesos-port", "0", type=int, help="port of the embedded Mesos master (0 = free port)")
+    add_flag(parser, "docker-registry", None, help="directory of `docker save` tarballs (<repository>:<tag>.tar) "
+                                                   "the local agents run Docker images from")
     add_scheduler_arguments(parser, with_master=False)
     parser.set_defaults(work_dir=str(Path(default_work_dir()) / "local"))
 
@@ -45,7 +48,8 @@ def _cluster_config(args: argparse.Namespace, parser: argparse.ArgumentParser, w
         ip="127.0.0.1", port=args.mesos_port, agents=args.agents, cluster=args.cluster, resources=args.resources,
         attributes=args.attributes, agent_port=0, work_dir=str(work_dir / "mesos"), simulate=False,
         heartbeat_interval=15.0, allocation_interval=1.0, agent_ping_timeout=15.0, max_agent_ping_timeouts=5,
-        offer_refuse_default=5.0, status_update_retry_interval=10.0, executor_registration_timeout=60.0)
+        offer_refuse_default=5.0, status_update_retry_interval=10.0, executor_registration_timeout=60.0,
+        docker_registry=args.docker_registry)
     return localmesos.cli.config_from_args(ns, parser)
 
 
@@ -57,6 +61,11 @@ async def run_local(args: argparse.Namespace, parser: argparse.ArgumentParser) -
         cluster_config = _cluster_config(args, parser, work_dir)
     except ClusterConfigError as exc:
         parser.error(str(exc))
+    metrics_from_args(args, parser)  # bad flags are reported before anything starts
+    serving: dict[str, SchedulerRuntime] = {}  # issue 17: authentication is off unless asked for
+    security = auth_cli.security_from_args(args, parser, "127.0.0.1", lambda: serving["runtime"].store,
+                                           require_on_exposed=False)
+    tls = auth_cli.server_ssl_context(args, parser)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -73,11 +82,17 @@ async def run_local(args: argparse.Namespace, parser: argparse.ArgumentParser) -
         await cluster.start()
         runtime_settings, framework = settings_from_args(args, parser, cluster.address)
         bus = EventBus()
-        runtime = SchedulerRuntime(store, runtime_settings, framework, events=bus)
+        metrics = metrics_from_args(args, parser)
+        runtime = SchedulerRuntime(store, runtime_settings, framework, events=bus, metrics=metrics)
+        metrics.sources.platform = lambda: runtime
         await runtime.start()
         config = ApiConfig(http_port=args.http_port, master=cluster.address, framework_name=framework.name,
                            mesos_user=framework.user, mesos_role=framework.role)
-        runner = await start_api(runtime, bus, config, "127.0.0.1")
+        serving["runtime"] = runtime
+        if security.secrets is not None:
+            runtime.secrets = security.secrets
+        runner = await start_api(runtime, bus, config, "127.0.0.1", metrics=metrics, security=security,
+                                 ssl_context=tls)
         log.info("Mesos master %s with %d agents; state in %s", cluster.url, len(cluster.agents), work_dir)
         await stop.wait()
         log.info("stopping mesospaas local")

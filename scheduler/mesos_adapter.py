@@ -11,16 +11,21 @@ Fails: ``AdapterError`` for offer JSON it cannot read (the runtime declines such
 
 from __future__ import annotations
 
+import base64
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mesospaas.launch.container import container_info, discovery_info, probe_ports
 from mesospaas.launch.environment import task_environment
 from mesospaas.model import (AgentId, AgentInfo, AppSpec, Attribute, ItemSet, Offer, OfferId, Ranges, Scalar,
                              Text)
-from mesospaas.model.app import CommandExecutor
+from mesospaas.model.app import HealthCheckSpec
 from mesospaas.model.offer import Unavailability
 from mesospaas.model.resources import PORTS, SCALAR_NAMES, Resource
 from mesospaas.placement import Launch
+from scheduler.executor_info import (ExecutorConfigError, ExecutorSettings, unsupported_executor,
+                                     uses_mesospaas_executor, with_mesospaas_executor)
 
 
 class AdapterError(ValueError):
@@ -97,17 +102,28 @@ def _resources_json(resources: tuple[Resource, ...], allocation_role: str | None
     return out
 
 
-def task_info(launch: Launch, app: AppSpec, allocation_role: str | None) -> dict[str, Any]:
-    """The TaskInfo that runs ``launch`` of ``app`` with the Mesos command executor."""
-    if not isinstance(app.executor, CommandExecutor):
-        raise AdapterError(f"{app.id}: custom executors are not supported yet")
+def task_info(launch: Launch, app: AppSpec, allocation_role: str | None,
+              executor: ExecutorSettings | None = None, secret_env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The TaskInfo that runs ``launch`` of ``app`` with the Mesos command executor, or with the mesospaas
+    executor (``executor: "//mesospaas"``, started as ``executor`` says: ``scheduler.executor_info``)."""
+    problem = unsupported_executor(app)
+    if problem is not None:
+        raise AdapterError(f"{app.id}: {problem}")
     env = task_environment(app, launch.task_id, launch.agent.hostname, launch.host_ports)
     command: dict[str, Any] = {"environment": {"variables": [{"name": k, "value": v}
                                                              for k, v in env.items()]}}
+    for name, value in sorted((secret_env or {}).items()):  # issue 17: never a plain value, so no Mesos view shows it
+        command["environment"]["variables"].append({"name": name, "type": "SECRET", "secret": {
+            "type": "VALUE", "value": {"data": base64.b64encode(value.encode()).decode()}}})
     if app.cmd is not None:
         command.update(value=app.cmd, shell=True)
     elif app.args:
-        command.update(value=app.args[0], arguments=list(app.args), shell=False)
+        # As Marathon: with an image the args go to the image's entrypoint (no value).
+        command.update(arguments=list(app.args), shell=False)
+        if app.container is None or not app.container.docker_image:
+            command["value"] = app.args[0]
+    elif app.container is not None and app.container.docker_image:
+        command["shell"] = False  # the image's own entrypoint and command
     else:
         raise AdapterError(f"{app.id}: neither cmd nor args")
     if app.user:
@@ -121,46 +137,88 @@ def task_info(launch: Launch, app: AppSpec, allocation_role: str | None) -> dict
         "resources": _resources_json(launch.resources, allocation_role), "command": command,
         "labels": {"labels": [{"key": k, "value": v} for k, v in sorted(app.labels.items())]},
     }
-    if app.task_kill_grace_period_seconds is not None:
-        info["kill_policy"] = {"grace_period": {"nanoseconds": int(app.task_kill_grace_period_seconds * 1e9)}}
-    check = mesos_health_check(app, launch.host_ports)
+    policy = kill_policy(app)
+    if policy is not None:
+        info["kill_policy"] = policy
+    check = mesos_health_check(app, probe_ports(app, launch.host_ports), env)
     if check is not None:
         info["health_check"] = check
-    if launch.host_ports:
-        info["discovery"] = {"visibility": "FRAMEWORK", "name": info["name"], "ports": {"ports": [
-            {"number": port, "protocol": d.protocol, **({"name": d.name} if d.name else {})}
-            for d, port in zip(app.port_definitions, launch.host_ports)]}}
+    container = container_info(app, launch.task_id, launch.host_ports)  # mesospaas.launch.container
+    if container is not None:
+        info["container"] = container
+    info["discovery"] = discovery_info(app, launch.host_ports)
+    if uses_mesospaas_executor(app):
+        try:
+            info = with_mesospaas_executor(info, app, executor or ExecutorSettings())
+        except ExecutorConfigError as exc:
+            raise AdapterError(f"{app.id}: {exc}") from exc
     return info
 
 
-MESOS_CHECKS = {"MESOS_HTTP": ("HTTP", "http"), "MESOS_HTTPS": ("HTTP", "https"), "MESOS_TCP": ("TCP", None)}
+MESOS_CHECKS = {"MESOS_HTTP": ("HTTP", "http"), "MESOS_HTTPS": ("HTTP", "https"), "MESOS_TCP": ("TCP", None),
+                "COMMAND": ("COMMAND", None)}
 
 
-def mesos_health_check(app: AppSpec, host_ports: tuple[int, ...]) -> dict[str, Any] | None:
-    """The Mesos-native health check (run by the agent's executor) for the app's first MESOS_* health check.
+def mesos_check_index(app: AppSpec) -> int | None:
+    """The index of the app's check that Mesos runs (the first COMMAND / MESOS_* one), if any."""
+    for index, spec in enumerate(app.health_checks):
+        if spec.protocol in MESOS_CHECKS:
+            return index
+    return None
+
+
+def check_port(spec: HealthCheckSpec, host_ports: tuple[int, ...]) -> int | None:
+    """The port a check probes: its literal ``port``, else the host port at ``portIndex`` (default 0)."""
+    if spec.port is not None:
+        return spec.port
+    index = spec.port_index or 0
+    return host_ports[index] if 0 <= index < len(host_ports) else None
+
+
+def kill_policy(app: AppSpec | None) -> dict[str, Any] | None:
+    """The KillPolicy of the app's tasks (``taskKillGracePeriodSeconds``), for TaskInfo and for KILL calls."""
+    if app is None or app.task_kill_grace_period_seconds is None:
+        return None
+    return {"grace_period": {"nanoseconds": int(app.task_kill_grace_period_seconds * 1e9)}}
+
+
+def mesos_health_check(app: AppSpec, host_ports: tuple[int, ...],
+                       env: dict[str, str] | None = None) -> dict[str, Any] | None:
+    """The Mesos HealthCheck (run by the agent's executor) for the app's first Mesos-level check.
 
     Marathon-level checks (HTTP, HTTPS, TCP run by the scheduler) are not Mesos' business: not sent here.
-    Mesos takes one health check per task, so only the first MESOS_* one is used, as Marathon does.
+    Mesos takes one health check per task, so only the first COMMAND / MESOS_* one is used, as Marathon does.
+    Every field goes: ``delay_seconds`` and ``consecutive_failures`` as given (Marathon sends 0 as 0; the agent
+    treats it as 1). ``MESOS_HTTP`` is Marathon's name: Mesos' type is ``HTTP`` with an ``http.scheme``.
+    A COMMAND check runs with the task's environment (``$HOST``, ``$PORT0``...).
     """
-    for spec in app.health_checks:
-        kind = MESOS_CHECKS.get(spec.protocol)
-        if kind is None:
-            continue
-        index = spec.port_index or 0
-        if index >= len(host_ports):
+    index = mesos_check_index(app)
+    if index is None:
+        return None
+    spec = app.health_checks[index]
+    kind, scheme = MESOS_CHECKS[spec.protocol]
+    check: dict[str, Any] = {"type": kind, "delay_seconds": float(spec.delay_seconds),
+                             "interval_seconds": float(spec.interval_seconds),
+                             "timeout_seconds": float(spec.timeout_seconds),
+                             "consecutive_failures": int(spec.max_consecutive_failures),
+                             "grace_period_seconds": float(spec.grace_period_seconds)}
+    if kind == "COMMAND":
+        if spec.command is None:
             return None
-        port = host_ports[index]
-        check: dict[str, Any] = {"type": kind[0], "delay_seconds": 0.0,
-                                 "interval_seconds": float(spec.interval_seconds),
-                                 "timeout_seconds": float(spec.timeout_seconds),
-                                 "consecutive_failures": int(spec.max_consecutive_failures),
-                                 "grace_period_seconds": float(spec.grace_period_seconds)}
-        if kind[0] == "HTTP":
-            check["http"] = {"scheme": kind[1], "port": port, "path": spec.path or "/"}
-        else:
-            check["tcp"] = {"port": port}
+        command: dict[str, Any] = {"value": spec.command, "shell": True}
+        if env:
+            command["environment"] = {"variables": [{"name": k, "value": v} for k, v in env.items()]}
+        check["command"] = command
         return check
-    return None
+    port = check_port(spec, host_ports)
+    if port is None:
+        return None
+    protocol = {"protocol": spec.ip_protocol} if spec.ip_protocol != "IPv4" else {}
+    if kind == "HTTP":
+        check["http"] = {"scheme": scheme, "port": port, "path": spec.path or "/", **protocol}
+    else:
+        check["tcp"] = {"port": port, **protocol}
+    return check
 
 
 @dataclass(frozen=True)
@@ -172,6 +230,8 @@ class StatusFacts:
     agent_id: str | None
     healthy: bool | None
     acknowledge: bool
+    ip_addresses: tuple[str, ...] = ()
+    """From ``container_status.network_infos[].ip_addresses[].ip_address`` (Marathon's task ``ipAddresses``)."""
 
 
 def status_facts(status: dict[str, Any]) -> StatusFacts:
@@ -179,6 +239,9 @@ def status_facts(status: dict[str, Any]) -> StatusFacts:
         return StatusFacts(task_id=str(status["task_id"]["value"]), state=str(status["state"]),
                            reason=status.get("reason"), message=status.get("message"),
                            agent_id=(status.get("agent_id") or {}).get("value"),
-                           healthy=status.get("healthy"), acknowledge="uuid" in status)
+                           healthy=status.get("healthy"), acknowledge="uuid" in status,
+                           ip_addresses=tuple(str(a["ip_address"]) for n in
+                                              (status.get("container_status") or {}).get("network_infos") or ()
+                                              for a in n.get("ip_addresses") or () if a.get("ip_address")))
     except (KeyError, TypeError) as exc:
         raise AdapterError(f"unreadable status update: {exc!r}") from exc

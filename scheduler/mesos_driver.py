@@ -16,6 +16,7 @@ Fails: a call Mesos refuses raises ``MesosCallError`` in the awaiting coroutine;
 from __future__ import annotations
 
 import asyncio
+import binascii
 import concurrent.futures
 import json
 import logging
@@ -27,7 +28,7 @@ import aiohttp
 from kazoo.client import KazooClient
 from kazoo.exceptions import KazooException
 from kazoo.handlers.threading import KazooTimeoutError
-from pymesos import MesosSchedulerDriver, Scheduler
+from pymesos import MesosSchedulerDriver, Scheduler, decode_data
 from tenacity import Retrying, before_sleep_log, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from scheduler.acting import ActingGate, NotLeader
@@ -87,8 +88,17 @@ class MesosError:
     message: str
 
 
+@dataclass(frozen=True)
+class FrameworkMessage:
+    """A framework message from an executor (``data`` decoded from base64; see mesospaas.executor_protocol)."""
+
+    executor_id: str
+    agent_id: str
+    data: bytes
+
+
 MesosEvent = (Subscribed | Disconnected | OffersReceived | OfferRescinded | StatusReceived | AgentLost
-              | ExecutorLost | MesosError)
+              | ExecutorLost | MesosError | FrameworkMessage)
 
 
 @dataclass(frozen=True)
@@ -156,6 +166,15 @@ class _Callbacks(Scheduler):  # type: ignore[misc]
     def error(self, driver: Any, message: str) -> None:
         self._emit(MesosError(str(message)))
 
+    def frameworkMessage(self, driver: Any, executor_id: dict[str, str], agent_id: dict[str, str],
+                         data: str) -> None:
+        try:
+            payload = decode_data(data)
+        except (binascii.Error, TypeError, ValueError):
+            log.warning("undecodable framework message from executor %s", executor_id)
+            return
+        self._emit(FrameworkMessage(str(executor_id.get("value", "")), str(agent_id.get("value", "")), payload))
+
 
 def ensure_master_path(master: str, attempts: int = 6) -> None:
     """Creates the path of a ``zk://hosts/path`` master URL if missing; retries ZooKeeper with backoff."""
@@ -200,6 +219,15 @@ class MesosDriver:
             self._loop.call_soon_threadsafe(self._on_event, event)
         except RuntimeError:  # the loop is closed: we are shutting down
             pass
+
+    @property
+    def current_master(self) -> str | None:
+        """``host:port`` of the master the driver talks to now (with a ``zk://`` master, the detected leader;
+        ``None`` while none is known)."""
+        found = self._driver.master
+        if not isinstance(found, str) or not found or found.startswith(("zk://", "zoo://")):
+            return None
+        return found.removeprefix("http://").rstrip("/")
 
     async def start(self) -> None:
         """Starts pymesos in a thread: its start does a blocking ``GET /version`` on the master, which may be
@@ -284,8 +312,11 @@ class MesosDriver:
             await self._post({"type": "DECLINE", "decline": {"offer_ids": [{"value": i} for i in offer_ids],
                                                               "filters": self._filters(refuse_seconds)}})
 
-    async def kill(self, task_id: str) -> None:
-        await self._post({"type": "KILL", "kill": {"task_id": {"value": task_id}}})
+    async def kill(self, task_id: str, kill_policy: dict[str, Any] | None = None) -> None:
+        kill: dict[str, Any] = {"task_id": {"value": task_id}}
+        if kill_policy is not None:
+            kill["kill_policy"] = kill_policy  # e.g. the app's taskKillGracePeriodSeconds
+        await self._post({"type": "KILL", "kill": kill})
 
     async def acknowledge(self, status: dict[str, Any]) -> None:
         await self.acknowledge_all([status])

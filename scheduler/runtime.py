@@ -32,6 +32,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mesospaas.deploy import assign_versions, conflicts, plan, progress, pruned, revert
+from mesospaas.deploy.supervision import (DeploymentState, Supervision, canary_holds, continued, count_failure,
+                                          resumed, started, supervise, wants_rollback)
 from mesospaas.errors import CoreError, DeploymentConflict, DeploymentRejected
 from mesospaas.launch.backoff import Backoff, after_failure, after_stable_run, current, is_launch_failure
 from mesospaas.launch.offer_interest import OfferInterestState, decide_offer_interest
@@ -42,20 +44,38 @@ from mesospaas.model.deployment import DeploymentId, DeploymentPlan, DeploymentS
 from mesospaas.model.group import ROOT, DependencyCycle, Group, GroupId
 from mesospaas.model.group_parts import GroupNode, PartChanges, assemble, changed_parts, split
 from mesospaas.model.ids import AppVersion, TaskId
+from mesospaas.model.task_failure import TaskFailure
+from mesospaas.model.task_failure import from_health_kill, from_status as task_failure_from_status
+from mesospaas.jobs.history import DEFAULT_HISTORY_LIMIT
+from mesospaas.jobs.step import JobsConfig
 from mesospaas.placement import AppDiagnostics, Profile, default_profile, place
 from mesospaas.reconcile.reconcile_app import apply_result, reconcile_app
+from mesospaas.routing.service_ports import PortRange, ServicePortRejected, with_service_ports
+from mesospaas.deploy.readiness import ReadinessResult, Target, targets as readiness_targets
 from scheduler.acting import ActingGate, RuntimeStopped
+from scheduler.health_worker import WorkerProbePool
+from scheduler.readiness_probes import ReadinessProbes
 from scheduler.codecs import CodecError, decode, encode
+from scheduler import task_failures
+from scheduler.secrets import NoSecrets, SecretError, SecretSource, decoded_definition
 from scheduler.events import EventBus, instance_changed_event, status_update_event
-from scheduler.mesos_adapter import AdapterError, offer_from_mesos, status_facts, task_info
-from scheduler.mesos_driver import (AgentLost, Disconnected, ExecutorLost, FrameworkSettings, MesosCallError,
-                                    MesosDriver, MesosError, MesosEvent, OfferRescinded, OffersReceived,
-                                    StatusReceived, Subscribed)
+from scheduler.executor_info import ExecutorSettings
+from scheduler.health_checks import HealthChecking
+from scheduler.jobs import JobsShell
+from scheduler.mesos_adapter import AdapterError, kill_policy, offer_from_mesos, status_facts, task_info
+from scheduler.metrics import Metrics
+from scheduler.mesos_driver import (AgentLost, Disconnected, ExecutorLost, FrameworkMessage, FrameworkSettings,
+                                    MesosCallError, MesosDriver, MesosError, MesosEvent, OfferRescinded,
+                                    OffersReceived, StatusReceived, Subscribed)
 from scheduler.store import Change, Delete, Put, Store
+from scheduler.task_stats import TaskStats
 
 log = logging.getLogger(__name__)
 
 INSTANCES, BACKOFFS, FRAMEWORK, GROUPS, DEPLOYMENTS = "instances", "backoffs", "framework", "groups", "deployments"
+DEPLOYMENT_HISTORY = "deployment_history"
+MAX_DEPLOYMENT_HISTORY = 100
+"""Finished deployments kept for ``GET /v2/deployments/{id}`` (the oldest are dropped)."""
 APPS, DEFINITIONS = "apps", "app_definitions"
 LEGACY_ROOT_KEY = "root"
 """Before apps and groups were stored one by one, ``groups/root`` held the whole tree; it is migrated on load."""
@@ -78,14 +98,41 @@ class RuntimeSettings:
     max_app_versions: int = MAX_STORED_VERSIONS
     """How many definitions of each app are kept (``/v2/apps/{id}/versions``, rollback); older ones are dropped."""
     seed: int | None = None
+    health_probe_worker: bool = False
+    """Run the leader's HTTP/HTTPS/TCP health probes in a worker process (``scheduler.health_worker``)
+    instead of on this process's event loop (``mesospaas serve``/``local`` default to the worker)."""
+    service_ports: PortRange = PortRange()
+    """Where service port 0 is assigned from (``--local-port-min/max``)."""
+    job_history_limit: int = DEFAULT_HISTORY_LIMIT
+    """Finished runs kept per job (``--job-history-count``; ``scheduler.jobs``)."""
+    executor: ExecutorSettings = field(default_factory=ExecutorSettings)
+    """How agents start the mesospaas executor (``--executor-*``; ``scheduler.executor_info``)."""
 
 
 @dataclass(frozen=True)
 class RunningDeployment:
-    """A deployment in progress, as persisted: its plan and the index of its current step."""
+    """A deployment in progress, as persisted: its plan, the index of its current step, and its supervision
+    (progress deadline, crash-loop count, canaries, pause: ``mesospaas.deploy.supervision``)."""
 
     plan: DeploymentPlan
     step_index: int = 0
+    supervision: Supervision = Supervision()
+
+
+@dataclass(frozen=True)
+class FinishedDeployment:
+    """A deployment that ended, kept (bounded) so ``GET /v2/deployments/{id}`` can say how it ended."""
+
+    id: DeploymentId
+    version: str
+    affected_apps: tuple[AppId, ...]
+    state: DeploymentState
+    finished_at: float
+    reason: str | None = None
+    rollback_id: DeploymentId | None = None
+    """The automatic rollback started when it failed."""
+    rollback_of: DeploymentId | None = None
+    """For a rollback: the deployment that failed."""
 
 
 class _Command:
@@ -117,17 +164,26 @@ class _State:
     instances: dict[InstanceId, Instance] = field(default_factory=dict)
     backoffs: dict[AppId, Backoff] = field(default_factory=dict)
     framework_id: str | None = None
+    task_failures: dict[AppId, TaskFailure] = field(default_factory=dict)
+    """Each app's ``lastTaskFailure`` (``scheduler.task_failures``)."""
+    finished: dict[DeploymentId, FinishedDeployment] = field(default_factory=dict)
+    """Recently finished deployments, oldest first (at most ``MAX_DEPLOYMENT_HISTORY``)."""
 
 
 class SchedulerRuntime:
     def __init__(self, store: Store, settings: RuntimeSettings, framework: FrameworkSettings | None = None,
                  profile: Profile | None = None, clock: Callable[[], float] = time.time,
-                 events: EventBus | None = None, gate: ActingGate | None = None) -> None:
-        self.store = store
+                 events: EventBus | None = None, gate: ActingGate | None = None,
+                 metrics: Metrics | None = None) -> None:
+        self.metrics = metrics if metrics is not None else Metrics(process=False)  # metrics hook
+        if metrics is None:  # metrics hook: a runtime of its own (tests) reports itself
+            self.metrics.sources.platform = lambda: self
+        self.store = self.metrics.metered(store)  # metrics hook: every store operation is timed
         self.gate = gate
         """Under leader election: every store write and Mesos call waits for it, and stops on ``NotLeader``."""
         self.events = events or EventBus()
         self.settings = settings
+        self.secrets: SecretSource = NoSecrets()  # secrets hook: scheduler.secrets resolves SECRET env at launch
         self.framework = framework or FrameworkSettings()
         self.profile = profile or default_profile()
         self.clock = clock
@@ -150,6 +206,14 @@ class SchedulerRuntime:
         self._last_mesos_reconcile = 0.0
         self._tasks: list[asyncio.Task[Any]] = []
         self._failed: BaseException | None = None
+        self.health = HealthChecking(self, WorkerProbePool() if settings.health_probe_worker else None)
+        self.readiness = ReadinessProbes(self._readiness_targets, self._mark_ready, self.clock)
+        """Leader-run health checks and the per-check detail (``scheduler.health_checks``)."""
+        self.jobs = JobsShell(self, JobsConfig(history_limit=settings.job_history_limit,
+                                               task_launch_timeout=settings.task_launch_timeout))
+        """Batch jobs: Metronome's jobs and runs (``scheduler.jobs``)."""
+        self.task_stats = TaskStats(lambda instance: instance in self.state.instances)
+        """Latest usage reported by the mesospaas executor, per instance (``scheduler.task_stats``)."""
 
     # -- lifecycle ------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -160,6 +224,8 @@ class SchedulerRuntime:
         self._tasks = [loop.create_task(self._run(), name="scheduler-runtime"),
                        loop.create_task(self._ticker(), name="scheduler-ticker")]
         await self._driver.start()
+        await self.health.start()
+        self.readiness.start()
 
     def finished(self) -> asyncio.Future[Any]:
         """Done when the runtime's loop has ended (stopped, or failed: see ``_failed``)."""
@@ -170,6 +236,8 @@ class SchedulerRuntime:
 
         Events still queued are dropped: unacknowledged updates are re-sent by Mesos to the next leader.
         """
+        await self.health.stop()
+        await self.readiness.stop()
         self._events.put_nowait(None)
         for task in self._tasks:
             if task.get_name() == "scheduler-ticker":
@@ -203,17 +271,23 @@ class SchedulerRuntime:
             for key, raw in sorted(self.store.load(DEFINITIONS).items()):
                 app_id, _, version = key.rpartition("@")
                 state.definitions.setdefault(AppId(app_id), {})[AppVersion(version)] = raw
+            now = self.clock()
             for key, raw in self.store.load(DEPLOYMENTS).items():
                 running = decode(RunningDeployment, raw)
-                state.deployments[running.plan.id] = running
+                # A new leader: deadline windows start afresh (kept in memory until the next change).
+                state.deployments[running.plan.id] = replace(running, supervision=resumed(running.supervision, now))
+            finished = [decode(FinishedDeployment, raw) for raw in self.store.load(DEPLOYMENT_HISTORY).values()]
+            state.finished = {f.id: f for f in sorted(finished, key=lambda f: f.finished_at)}
             for key, raw in self.store.load(INSTANCES).items():
                 instance = decode(Instance, raw)
                 state.instances[instance.id] = instance
+            state.task_failures = task_failures.load(self.store)
             for key, raw in self.store.load(BACKOFFS).items():
                 backoff = decode(Backoff, raw)
                 state.backoffs[backoff.app_id] = backoff
             framework_id = self.store.get(FRAMEWORK, "id")
             state.framework_id = framework_id.decode() if framework_id else None
+            self.jobs.load(self.store)  # jobs hook
             return state
         started = time.monotonic()
         try:
@@ -333,7 +407,15 @@ class SchedulerRuntime:
             now = self.clock()
             original = self.state.root
             try:
-                target = assign_versions(original, edit(original), now, restart=tuple(restart))
+                edited = edit(original)
+                # service ports (issue 12): 0 -> assigned before versions, so the stored definition keeps them
+                stored = {a: self.state.definitions[a][s.version] for a, s in original.all_apps().items()
+                          if s.version in self.state.definitions.get(a, {})}
+                assigned = with_service_ports(edited, definitions or {}, stored, self.settings.service_ports)
+                if isinstance(assigned, ServicePortRejected):
+                    raise DeploymentRejected(assigned.message)
+                edited, definitions_ = assigned
+                target = assign_versions(original, edited, now, restart=tuple(restart))
             except CoreError as exc:
                 raise DeploymentRejected(str(exc)) from exc
             result = plan(original, target, now, self.new_deployment_ids)
@@ -341,7 +423,7 @@ class SchedulerRuntime:
                 raise DeploymentRejected(result.message)
             if dry_run:
                 return result
-            return await self._start_deployment(result, force, now, definitions or {})
+            return await self._start_deployment(result, force, now, definitions_)
         deployment: DeploymentPlan = await self.submit(run)
         return deployment
 
@@ -352,24 +434,68 @@ class SchedulerRuntime:
         async def run() -> DeploymentPlan | None:
             running = self.state.deployments[deployment_id]
             now = self.clock()
-            await self._commit([Delete(DEPLOYMENTS, deployment_id)])
+            back: DeploymentPlan | None = None
+            if rollback:
+                reverted = revert(running.plan, self.state.root, now, self.new_deployment_ids)
+                if isinstance(reverted, DependencyCycle):
+                    raise DeploymentRejected(reverted.message)
+                back = reverted
+            record = _finished(running, DeploymentState.CANCELED, now, "canceled",
+                               back.id if back is not None and not back.is_empty else None)
+            await self._commit([Delete(DEPLOYMENTS, deployment_id), *self._history_changes(record)])
             del self.state.deployments[deployment_id]
+            self._remember(record)
+            self.metrics.deployment_finished("canceled", "requested" if record.rollback_id else None)  # metrics hook
             if self.events.wants("deployment_failed"):
                 self.events.publish("deployment_failed", now, id=deployment_id,
                                     plan=self.plan_json(running.plan), reason="canceled")
             self._group_change(running.plan, now, failed="canceled")
-            if not rollback:
+            if back is None:
                 await self._reconcile_apps(running.plan.affected_apps)
                 return None
-            back = revert(running.plan, self.state.root, now, self.new_deployment_ids)
-            if isinstance(back, DependencyCycle):
-                raise DeploymentRejected(back.message)
-            return await self._start_deployment(back, True, now)
+            return await self._start_deployment(back, True, now, self._reverted_definitions(running.plan, back))
         result: DeploymentPlan | None = await self.submit(run)
         return result
 
+    async def continue_deployment(self, deployment_id: DeploymentId) -> bool:
+        """``POST /v2/deployments/{id}/continue``: promote the held canaries and end a pause.
+
+        False when the deployment is not paused and holds no canary (nothing to continue); KeyError for an
+        unknown id."""
+        async def run() -> bool:
+            running = self.state.deployments[deployment_id]
+            holds = canary_holds(running.plan, running.supervision)
+            if not running.supervision.paused and not holds:
+                return False
+            now = self.clock()
+            moved = replace(running, supervision=continued(running.supervision, running.plan, now))
+            await self._commit([self._put_deployment(moved)])
+            self.state.deployments[deployment_id] = moved
+            log.info("deployment %s continued; canaries of %s promoted", deployment_id, ", ".join(sorted(holds)))
+            await self._advance_deployments()
+            await self._reconcile_apps(running.plan.affected_apps)
+            await self._revive_for(running.plan.affected_apps)
+            return True
+        result: bool = await self.submit(run)
+        return result
+
+    def _history_changes(self, record: FinishedDeployment) -> list[Change]:
+        """Store changes that keep ``record`` and drop the oldest records beyond the bound."""
+        changes: list[Change] = [Put(DEPLOYMENT_HISTORY, record.id, encode(record))]
+        excess = len(self.state.finished) + (record.id not in self.state.finished) - MAX_DEPLOYMENT_HISTORY
+        for old in list(self.state.finished)[:max(0, excess)]:
+            changes.append(Delete(DEPLOYMENT_HISTORY, old))
+        return changes
+
+    def _remember(self, record: FinishedDeployment) -> None:
+        self.state.finished.pop(record.id, None)
+        self.state.finished[record.id] = record
+        while len(self.state.finished) > MAX_DEPLOYMENT_HISTORY:
+            self.state.finished.pop(next(iter(self.state.finished)))
+
     async def _start_deployment(self, deployment: DeploymentPlan, force: bool, now: float,
-                                definitions: dict[AppId, bytes] | None = None) -> DeploymentPlan:
+                                definitions: dict[AppId, bytes] | None = None,
+                                rollback_of: DeploymentId | None = None) -> DeploymentPlan:
         locked = conflicts(deployment, [d.plan for d in self.state.deployments.values()])
         if locked and not force:
             raise DeploymentConflict(locked)
@@ -377,11 +503,20 @@ class SchedulerRuntime:
         changes = self._root_changes(parts)
         kept = self._definition_changes(deployment, parts, definitions or {}, changes)
         changes += [Delete(DEPLOYMENTS, d) for d in locked]
+        changes += task_failures.deletes(parts.deleted_apps, self.state.task_failures)
+        running = RunningDeployment(deployment, supervision=started(now, rollback_of))
         if not deployment.is_empty:
-            changes.append(self._put_deployment(RunningDeployment(deployment)))
+            changes.append(self._put_deployment(running))
+        overridden = [_finished(self.state.deployments[d], DeploymentState.CANCELED, now,
+                                "overridden by a forced deployment") for d in locked]
+        for record in overridden:
+            changes += self._history_changes(record)
         await self._commit(changes)  # the intent is persisted before anything acts on it
+        for record in overridden:
+            self._remember(record)
         for d in locked:
             cancelled = self.state.deployments.pop(d)
+            self.metrics.deployment_finished("canceled")  # metrics hook
             if self.events.wants("deployment_failed"):
                 self.events.publish("deployment_failed", now, id=d, plan=self.plan_json(cancelled.plan),
                                     reason="overridden by a forced deployment")
@@ -393,9 +528,10 @@ class SchedulerRuntime:
         self.state.definitions = kept
         for removed in parts.deleted_apps:
             self.state.backoffs.pop(removed, None)
+            self.state.task_failures.pop(removed, None)
             self.diagnostics.pop(removed, None)
         if not deployment.is_empty:
-            self.state.deployments[deployment.id] = RunningDeployment(deployment)
+            self.state.deployments[deployment.id] = running
             if self.events.wants("deployment_info"):
                 self.events.publish("deployment_info", now, plan=self.plan_json(deployment),
                                     currentStep=_step_json(deployment, 0))
@@ -507,21 +643,38 @@ class SchedulerRuntime:
         return launch_queue(self._snapshot(now), self.state.backoffs, now)
 
     async def _advance_deployments(self) -> None:
-        """Moves each running deployment on as far as its instances allow; finishes the done ones."""
+        """Moves each running deployment on as far as its instances allow and supervises it (progress
+        deadline, crash loop, canaries, pause: ``mesospaas.deploy.supervision``); finishes the done ones and
+        fails (and maybe rolls back) the failed ones."""
         now = self.clock()
         by_app = self._instances_by_app(a for d in self.state.deployments.values() for a in d.plan.affected_apps)
         for deployment_id, running in list(self.state.deployments.items()):
-            state = progress(running.plan, running.step_index,
-                             {a: by_app[a] for a in running.plan.affected_apps})
-            if state.step_index == running.step_index and not state.finished:
+            if self.state.deployments.get(deployment_id) is not running:
+                continue  # finished or replaced meanwhile (a rollback started below advances deployments too)
+            instances = {a: by_app[a] for a in running.plan.affected_apps}
+            state = progress(running.plan, running.step_index, instances,
+                             canary_holds(running.plan, running.supervision))
+            verdict = supervise(running.plan, state, running.supervision, instances, now)
+            if verdict.failure is not None:
+                await self._fail_deployment(running, verdict.failure, now)
+                continue
+            if state.step_index == running.step_index and not state.finished and not verdict.changed:
                 continue
             if state.finished:
-                await self._commit([Delete(DEPLOYMENTS, deployment_id)])
+                record = _finished(running, DeploymentState.SUCCEEDED, now)
+                await self._commit([Delete(DEPLOYMENTS, deployment_id), *self._history_changes(record)])
                 del self.state.deployments[deployment_id]
+                self._remember(record)
+                self.metrics.deployment_finished("succeeded")  # metrics hook
             else:
-                advanced = RunningDeployment(running.plan, state.step_index)
+                advanced = RunningDeployment(running.plan, state.step_index, verdict.supervision)
                 await self._commit([self._put_deployment(advanced)])
                 self.state.deployments[deployment_id] = advanced
+            for app_id in verdict.promoted:
+                log.info("deployment %s: the canaries of %s proved healthy; rolling on", deployment_id, app_id)
+            if verdict.paused_now:
+                log.info("deployment %s paused: its canaries are healthy; POST /v2/deployments/%s/continue goes on",
+                         deployment_id, deployment_id)
             for step in state.completed_steps:
                 if self.events.wants("deployment_step_success"):
                     self.events.publish("deployment_step_success", now, plan=self.plan_json(running.plan),
@@ -534,6 +687,117 @@ class SchedulerRuntime:
                 self._group_change(running.plan, now)
                 for app_id in running.plan.original.all_apps().keys() - self.state.apps.keys():
                     self.events.publish("app_terminated_event", now, appId=app_id)
+
+    async def _fail_deployment(self, running: RunningDeployment, reason: str, now: float) -> None:
+        """A deployment failed: it ends, and rolls back to the previous version when one of its apps asks
+        for it (``autoRollback``); otherwise it stops where it is."""
+        plan_ = running.plan
+        rollback: DeploymentPlan | None = None
+        if wants_rollback(plan_, running.supervision):
+            back = revert(plan_, self.state.root, now, self.new_deployment_ids)
+            if isinstance(back, DependencyCycle):
+                log.error("deployment %s: cannot roll back: %s", plan_.id, back.message)
+            elif not back.is_empty:
+                rollback = back
+        record = _finished(running, DeploymentState.FAILED, now, reason, rollback.id if rollback else None)
+        await self._commit([Delete(DEPLOYMENTS, plan_.id), *self._history_changes(record)])
+        del self.state.deployments[plan_.id]
+        self._remember(record)
+        self.metrics.deployment_finished("failed", "automatic" if rollback is not None else None)  # metrics hook
+        log.warning("deployment %s failed: %s; %s", plan_.id, reason,
+                    f"rolling back as deployment {rollback.id}" if rollback else "it stops where it is")
+        if self.events.wants("deployment_step_failure"):
+            self.events.publish("deployment_step_failure", now, plan=self.plan_json(plan_),
+                                currentStep=_step_json(plan_, running.step_index))
+        if self.events.wants("deployment_failed"):
+            self.events.publish("deployment_failed", now, id=plan_.id, plan=self.plan_json(plan_), reason=reason)
+        self._group_change(plan_, now, failed=reason)
+        if rollback is not None:
+            await self._start_deployment(rollback, True, now, self._reverted_definitions(plan_, rollback),
+                                         rollback_of=plan_.id)
+        else:
+            await self._reconcile_apps(plan_.affected_apps)
+
+    def _reverted_definitions(self, undone: DeploymentPlan, back: DeploymentPlan) -> dict[AppId, bytes]:
+        """The definitions of the apps a rollback restores: each one's definition as it was before ``undone``
+        (the stored bytes of its original version), to be stored under the version the rollback gives it."""
+        out: dict[AppId, bytes] = {}
+        for app_id in back.affected_apps:
+            original = undone.original.app(app_id)
+            if original is None or back.target.app(app_id) is None:
+                continue
+            raw = self.state.definitions.get(app_id, {}).get(original.version)
+            if raw is not None:
+                out[app_id] = raw
+            else:
+                log.warning("%s: the definition of version %s is gone; the rollback keeps the spec only",
+                            app_id, original.version)
+        return out
+
+    def _readiness_targets(self) -> list[Target]:
+        """The tasks to poll for readiness: new instances of the apps running deployments roll out."""
+        deploying: dict[AppId, AppSpec] = {}
+        for running in self.state.deployments.values():
+            for app_id in running.plan.affected_apps:
+                target = running.plan.target.app(app_id)
+                if target is not None and target.readiness_checks:
+                    deploying[app_id] = target
+        if not deploying:
+            self.readiness.forget(set())
+            return []
+        found = readiness_targets(deploying, (i for i in self.state.instances.values() if i.app_id in deploying))
+        alive = {i.task_id for i in self.state.instances.values() if i.app_id in deploying and i.task_id}
+        self.readiness.forget({t for t in alive if t is not None})
+        return found
+
+    async def _mark_ready(self, instance_id: InstanceId, task: TaskId) -> None:
+        """A task answered its readiness check: persist it, then move deployments on."""
+        async def run() -> None:
+            instance = self.state.instances.get(instance_id)
+            if instance is None or instance.task_id != task or instance.ready_at is not None:
+                return
+            ready = replace(instance, ready_at=self.clock())
+            await self._commit([self._put_instance(ready)])
+            self.state.instances[instance_id] = ready
+            await self._advance_deployments()
+            await self._reconcile_apps([ready.app_id])
+        await self.submit(run)
+
+    @property
+    def mesos_master(self) -> str | None:
+        """``host:port`` of the Mesos master in use now (the detected leader for a ``zk://`` master)."""
+        if self._driver is not None:
+            return self._driver.current_master
+        master = self.settings.master
+        return None if master.startswith(("zk://", "zoo://")) else master
+
+    def readiness_results(self, app_id: AppId) -> list[ReadinessResult]:
+        """The latest readiness answers of the app's polled tasks (``readinessCheckResults``)."""
+        results = []
+        for instance in self.state.instances.values():
+            if instance.app_id == app_id and instance.task_id is not None:
+                result = self.readiness.results.get(instance.task_id)
+                if result is not None:
+                    results.append(result)
+        return sorted(results, key=lambda r: r.task_id)
+
+    def _count_failed_tasks(self, changed: Iterable[Instance]) -> dict[DeploymentId, RunningDeployment]:
+        """Deployments whose crash-loop count grows with these instance changes (not yet persisted)."""
+        moved: dict[DeploymentId, RunningDeployment] = {}
+        if not self.state.deployments:
+            return moved
+        for after in changed:
+            before = self.state.instances.get(after.id)
+            if before is None or before.condition is after.condition:
+                continue
+            for deployment_id, running in self.state.deployments.items():
+                if after.app_id not in running.plan.affected_apps:
+                    continue
+                current = moved.get(deployment_id, running)
+                supervision = count_failure(current.plan, current.supervision, before, after)
+                if supervision is not current.supervision:
+                    moved[deployment_id] = replace(current, supervision=supervision)
+        return moved
 
     def _group_change(self, deployment: DeploymentPlan, now: float, failed: str | None = None) -> None:
         """Marathon's ``group_change_success`` / ``group_change_failed``: the root group's change ended."""
@@ -559,7 +823,8 @@ class SchedulerRuntime:
             app_id: (app, None) for app_id, app in self.state.apps.items()}
         by_app = self._instances_by_app(a for d in self.state.deployments.values() for a in d.plan.affected_apps)
         for running in self.state.deployments.values():
-            state = progress(running.plan, running.step_index, {a: by_app[a] for a in running.plan.affected_apps})
+            state = progress(running.plan, running.step_index, {a: by_app[a] for a in running.plan.affected_apps},
+                             canary_holds(running.plan, running.supervision))
             for app_id, given in state.inputs.items():
                 inputs[app_id] = (given.app, given.deployment)
         return inputs
@@ -582,7 +847,10 @@ class SchedulerRuntime:
             self.events.publish("scheduler_disconnected_event")
             self.subscribed.clear()
             self._interest = OfferInterestState()
+        elif isinstance(event, FrameworkMessage):  # task stats hook
+            self.task_stats.on_message(event, self.clock())
         elif isinstance(event, (AgentLost, ExecutorLost, OfferRescinded)):
+            self.metrics.offers_rescinded.inc(1 if isinstance(event, OfferRescinded) else 0)  # metrics hook
             log.info("Mesos: %s", event)
 
     async def _on_subscribed(self, event: Subscribed) -> None:
@@ -605,6 +873,7 @@ class SchedulerRuntime:
     async def _reconcile_with_mesos(self) -> None:
         assert self._driver is not None
         known = [i.task_id for i in self.state.instances.values() if i.task_id is not None and i.has_live_task]
+        known += [TaskId(t) for t in self.jobs.live_task_ids()]  # jobs hook
         try:
             if known:
                 await self._driver.reconcile([str(t) for t in known])
@@ -612,6 +881,7 @@ class SchedulerRuntime:
         except MesosCallError as exc:
             log.warning("task reconciliation failed: %s", exc)
         self._last_mesos_reconcile = self.clock()
+        self.metrics.task_reconciliations.inc()  # metrics hook
 
     async def _on_offers(self, raw_offers: Iterable[dict[str, Any]]) -> None:
         assert self._driver is not None
@@ -619,6 +889,7 @@ class SchedulerRuntime:
         offers = []
         for raw in raw_offers:
             self.stats.offers_received += 1
+            self.metrics.offers_received.inc()  # metrics hook
             try:
                 offers.append((offer_from_mesos(raw), raw))
             except AdapterError as exc:
@@ -629,13 +900,16 @@ class SchedulerRuntime:
         snapshot = self._snapshot(now)
         queue = launch_queue(snapshot, self.state.backoffs, now)
         pending = queue.pending[: self.settings.max_launches_per_round]
+        snapshot, pending = self.jobs.add_pending(snapshot, pending, now, self.settings.max_launches_per_round)
         if not pending:
             await self._decline([o.id for o, _ in offers], self.settings.decline_refuse_seconds)
             await self._decide_offer_interest(queue)
             return
         self.stats.rounds += 1
+        placing = time.perf_counter()  # metrics hook
         result = place(snapshot, pending, [o for o, _ in offers], self.profile, self.rng)
-        self.diagnostics.update(result.diagnostics)
+        self.metrics.on_placement(result, time.perf_counter() - placing)  # metrics hook
+        self.diagnostics.update(self.jobs.take_diagnostics(result.diagnostics))
         raw_by_id = {o.id: raw for o, raw in offers}
         allocation_roles = {o.id: o.allocation_role for o, _ in offers}
         updated: list[Instance] = []
@@ -643,22 +917,32 @@ class SchedulerRuntime:
         for offer_id, launches in result.launches_by_offer().items():
             infos = []
             for launch in launches:
+                job_task = self.jobs.task_info(launch, snapshot, allocation_roles[offer_id], now)  # jobs hook
+                if job_task is not None:
+                    infos += [job_task] if job_task else []
+                    continue
                 instance = self.state.instances[launch.instance_id]
                 app = snapshot.spec_for(launch.app_id, launch.app_version)
                 try:
-                    infos.append(task_info(launch, app, allocation_roles[offer_id]))
-                except AdapterError as exc:
+                    secret_env = self.secrets.environment(app.id, decoded_definition(  # secrets hook
+                        self.state.definitions.get(app.id, {}).get(app.version)))
+                    infos.append(task_info(launch, app, allocation_roles[offer_id], self.settings.executor,
+                                           secret_env=secret_env))
+                except (AdapterError, SecretError) as exc:
                     log.error("cannot launch %s: %s", launch.instance_id, exc)
                     continue
                 updated.append(launched(instance, launch.agent, launch.host_ports, now))
             accepts.append((str(raw_by_id[offer_id]["id"]["value"]), infos))
-        await self._commit([self._put_instance(i) for i in updated])  # persist intent before acting
+        job_launches = self.jobs.round_batch(now)
+        await self._commit([*(self._put_instance(i) for i in updated), *job_launches.changes])  # intent first
         for instance in updated:
             self.state.instances[instance.id] = instance
+        await job_launches.done()
         try:
             await self._driver.accept_all([([offer_id], [{"type": "LAUNCH", "launch": {"task_infos": infos}}])
                                            for offer_id, infos in accepts], refuse_seconds=5.0)
             self.stats.tasks_launched += sum(len(infos) for _, infos in accepts)
+            self.metrics.offers_used.inc(len(accepts))  # metrics hook
         except MesosCallError as exc:  # those tasks reconcile as lost and are launched again
             log.warning("ACCEPT failed: %s", exc)
         if result.declines:
@@ -670,6 +954,7 @@ class SchedulerRuntime:
     async def _decline(self, offer_ids: list[str], refuse: float) -> None:
         assert self._driver is not None
         self.stats.offers_declined += len(offer_ids)
+        self.metrics.offers_declined.inc(len(offer_ids))  # metrics hook
         try:
             await self._driver.decline(offer_ids, refuse)
         except MesosCallError as exc:
@@ -682,10 +967,13 @@ class SchedulerRuntime:
         updated: dict[InstanceId, Instance] = {}
         backoffs: dict[AppId, Backoff] = {}
         unknown: list[TaskId] = []
+        failures: dict[AppId, TaskFailure] = {}
         acks: list[dict[str, Any]] = []
         published: list[tuple[Instance, dict[str, Any]]] = []
+        jobs_batch = self.jobs.batch(now)
         for status in statuses:
             self.stats.status_updates += 1
+            self.metrics.status_updates.labels(str(status.get("state", ""))).inc()  # metrics hook
             try:
                 facts = status_facts(status)
             except AdapterError as exc:
@@ -693,6 +981,9 @@ class SchedulerRuntime:
                 continue
             if facts.acknowledge:
                 acks.append(status)
+            if self.jobs.owns_task(facts.task_id):  # jobs hook: a job run's task
+                self.jobs.on_status(jobs_batch, facts)
+                continue
             instance = None
             incarnation = 0
             try:
@@ -706,10 +997,21 @@ class SchedulerRuntime:
                     unknown.append(TaskId(facts.task_id))
                 continue
             after = with_task_status(instance, TaskId(facts.task_id), facts.state, facts.reason, now,
-                                     facts.healthy)
+                                     facts.healthy, facts.ip_addresses)
+            self.metrics.on_task_state(instance, after, now)  # metrics hook
+            if facts.healthy is not None and facts.state == "TASK_RUNNING":
+                self.health.on_mesos_status(instance, after, facts.healthy, facts.message, now)
+            failure = task_failure_from_status(after, facts.task_id, facts.state, facts.message, facts.agent_id, now)
+            # Mesos killed an unhealthy task itself (a Mesos-run check): nobody here asked for that kill.
+            health_killed = facts.state == "TASK_KILLED" and after.goal is Goal.RUNNING \
+                and instance.healthy is False and TaskId(facts.task_id) not in self._kills_sent
+            if health_killed:
+                failure = from_health_kill(instance, facts.message or "its Mesos health check failed", now)
+            if failure is not None and after.goal is Goal.RUNNING:
+                failures[failure.app_id] = failure
             app = self.state.apps.get(instance.app_id)
-            if app is not None and is_launch_failure(after.condition) and not is_launch_failure(instance.condition) \
-                    and after.goal.value == "Running":
+            if app is not None and (health_killed or is_launch_failure(after.condition)
+                                    and not is_launch_failure(instance.condition) and after.goal.value == "Running"):
                 backoff = after_failure(backoffs.get(app.id) or self.state.backoffs.get(app.id), app, now)
                 backoffs[app.id] = backoff
                 log.info("%s: task %s %s (%s); next launch in %.1fs", app.id, facts.task_id, facts.state,
@@ -719,8 +1021,16 @@ class SchedulerRuntime:
             published.append((after, status))
         changes: list[Change] = [self._put_instance(i) for i in updated.values()]
         changes += [Put(BACKOFFS, app_id, encode(b)) for app_id, b in backoffs.items()]
+        changes += task_failures.puts(failures)
+        counted = self._count_failed_tasks(updated.values())
+        changes += [self._put_deployment(r) for r in counted.values()]
+        self.jobs.after_statuses(jobs_batch)
+        changes += jobs_batch.changes
         await self._commit(changes)  # persist before acknowledging
+        await jobs_batch.done()
+        self.state.deployments.update(counted)
         self.state.instances.update(updated)
+        self.state.task_failures.update(failures)
         self.state.backoffs.update(backoffs)
         for instance, status in published:
             status_update_event(self.events, instance, status, now)
@@ -735,6 +1045,7 @@ class SchedulerRuntime:
         apps = {i.app_id for i in updated.values()}
         if apps:
             if self.state.deployments:
+                self.readiness.wake()
                 await self._advance_deployments()
             await self._reconcile_apps(apps)
             await self._decide_offer_interest()
@@ -812,9 +1123,52 @@ class SchedulerRuntime:
             return
         self._kills_sent[task] = now
         try:
-            await self._driver.kill(str(task))
+            await self._driver.kill(str(task), kill_policy(self._app_of_task(task)))
         except MesosCallError as exc:
             log.warning("KILL of %s failed (will retry): %s", task, exc)
+
+    def _app_of_task(self, task: TaskId) -> AppSpec | None:
+        try:
+            instance = self.state.instances.get(parse_task_id(task)[0])
+        except ValueError:
+            return None
+        return self.state.apps.get(instance.app_id) if instance is not None else None
+
+    # -- health hooks (the logic is in scheduler.health_checks) ---------------------------------------
+    async def commit_health(self, instances: list[Instance], backoffs: dict[AppId, Backoff],
+                            failures: dict[AppId, TaskFailure]) -> None:
+        """Persists what a batch of health results changed (verdicts that flipped, grown backoffs, failures)."""
+        changes: list[Change] = [self._put_instance(i) for i in instances]
+        changes += [Put(BACKOFFS, app_id, encode(b)) for app_id, b in backoffs.items()]
+        changes += task_failures.puts(failures)
+        await self._commit(changes)
+        self.state.instances.update({i.id: i for i in instances})
+        self.state.backoffs.update(backoffs)
+        self.state.task_failures.update(failures)
+
+    async def kill_task(self, task: TaskId, now: float) -> None:
+        await self._kill(task, now)
+
+    async def after_health_change(self, flipped: set[AppId], killed: set[AppId]) -> None:
+        """After verdicts flipped (deployments may move on) or unhealthy tasks were killed."""
+        apps = set(killed)
+        if self.state.deployments:
+            await self._advance_deployments()
+            locked = {a for d in self.state.deployments.values() for a in d.plan.affected_apps}
+            apps |= flipped & locked
+        if apps:
+            await self._reconcile_apps(apps)
+        if killed:
+            await self._decide_offer_interest()
+
+    def health_records(self, instance: Instance) -> Any:
+        return self.health.records_of(instance)
+
+    def health_generation(self, app_id: AppId) -> int:
+        return self.health.generation_of(app_id)
+
+    def task_failure(self, app_id: AppId) -> TaskFailure | None:
+        return self.state.task_failures.get(app_id)
 
     async def _revive_for(self, app_ids: Iterable[AppId]) -> None:
         """After a change to ``app_ids``: REVIVE if they now have instances to launch.
@@ -847,6 +1201,7 @@ class SchedulerRuntime:
         now = self.clock()
         if queue is None:
             queue = launch_queue(self._snapshot(now), self.state.backoffs, now)
+        queue = self.jobs.with_demand(queue, now)  # jobs hook: pending runs want offers too
         decision = decide_offer_interest(queue, self._interest, frozenset({self.framework.role}))
         self._interest = decision.state
         try:
@@ -860,6 +1215,7 @@ class SchedulerRuntime:
 
     async def _tick(self) -> None:
         now = self.clock()
+        await self.jobs.tick(now)  # jobs hook: cron triggers, deadlines, kills to confirm
         await self._advance_deployments()
         app_ids = set(self.state.apps) | {i.app_id for i in self.state.instances.values()}
         await self._reconcile_apps(app_ids)
@@ -892,6 +1248,12 @@ class SchedulerRuntime:
         if self._driver is not None and self.subscribed.is_set() and \
                 now - self._last_mesos_reconcile > self.settings.reconciliation_interval:
             await self._reconcile_with_mesos()
+
+
+def _finished(running: RunningDeployment, state: DeploymentState, now: float, reason: str | None = None,
+              rollback_id: DeploymentId | None = None) -> FinishedDeployment:
+    return FinishedDeployment(running.plan.id, running.plan.version, tuple(sorted(running.plan.affected_apps)), state,
+                              now, reason, rollback_id, running.supervision.rollback_of)
 
 
 def _expected(exc: BaseException) -> bool:

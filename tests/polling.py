@@ -3,9 +3,11 @@ the deadline only bounds how long a broken build takes to fail)."""
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import time
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, overload
 
 T = TypeVar("T")
 
@@ -22,3 +24,29 @@ def wait_for(check: Callable[[], T | None], timeout: float = 30.0, what: str = "
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} not met within {timeout} s; last: {last!r}")
         time.sleep(interval)
+
+
+@overload
+async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float = ..., what: str = ...,
+                     interval: float = ...) -> T: ...
+
+
+@overload
+async def eventually(check: Callable[[], T | None], timeout: float = ..., what: str = ...,
+                     interval: float = ...) -> T: ...
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition",
+                     interval: float = 0.02) -> Any:
+    """``wait_for`` for coroutines: polls ``check()`` (awaited if it returns an awaitable, e.g. an HTTP read)
+    between ``asyncio.sleep``s, so the loop keeps running."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        value = check()
+        last = await value if inspect.isawaitable(value) else value
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not met within {timeout} s; last: {last!r}")
+        await asyncio.sleep(interval)

@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -113,11 +114,17 @@ def table_rows(text: str) -> list[list[str]]:
 
 def serve_flags(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
     """``mesospaas serve``'s flags (without ``--``) and their defaults, with no MESOSPAAS_* variable set."""
+    return parser_flags(add_scheduler_arguments, monkeypatch)
+
+
+def parser_flags(add_arguments: Callable[[argparse.ArgumentParser], None],
+                 monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
+    """The flags (without ``--``) ``add_arguments`` defines, and their defaults, with no MESOSPAAS_* variable set."""
     for name in list(os.environ):
         if name.startswith("MESOSPAAS_"):
             monkeypatch.delenv(name)
     parser = argparse.ArgumentParser()
-    add_scheduler_arguments(parser)
+    add_arguments(parser)
     flags: dict[str, object] = {}
     for action in parser._actions:
         default = action.default
@@ -270,7 +277,7 @@ def test_readme_documents_exactly_the_serve_flags(monkeypatch: pytest.MonkeyPatc
 @pytest.mark.parametrize("path", [README, PROVISION / "mesospaas.sh"], ids=lambda p: p.name)
 def test_mesospaas_variables_are_serve_flags(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     known = {env_name(flag) for flag in serve_flags(monkeypatch)}
-    named = set(re.findall(r"\bMESOSPAAS_[A-Z0-9_]*[A-Z0-9]\b", path.read_text()))
+    named = set(re.findall(r"\bMESOSPAAS_[A-Z0-9_]*[A-Z0-9]\b", path.read_text())) - lb_variables_named(path)
     assert named, f"{path.name} names no MESOSPAAS_* variable"
     assert named - known == set()
 
@@ -286,3 +293,39 @@ def test_the_service_is_configured_for_zookeeper_and_a_reachable_api() -> None:
     text = vagrantfile()
     assert re.search(r'MESOS_ZK\s*=\s*"zk://#\{ZK_HOSTS\}/mesos"', text)
     assert re.search(r'MESOSPAAS_ZK\s*=\s*"zk://#\{ZK_HOSTS\}/mesospaas"', text)
+
+
+# -- the edge node: mesospaas lb ---------------------------------------------------------------------------------
+
+def lb_flags(monkeypatch: pytest.MonkeyPatch) -> set[str]:
+    """``mesospaas lb``'s flags (without ``--``)."""
+    from scheduler.lb import cli as lb_cli
+    return set(parser_flags(lb_cli.add_arguments, monkeypatch))
+
+
+def lb_variables_named(path: Path) -> set[str]:
+    return set(re.findall(r"\bMESOSPAAS_LB_[A-Z0-9_]*[A-Z0-9]\b", path.read_text()))
+
+
+@pytest.mark.parametrize("path", [README, PROVISION / "haproxy.sh"], ids=lambda p: p.name)
+def test_lb_variables_are_lb_flags(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    known = {"MESOSPAAS_LB_" + flag.upper().replace("-", "_") for flag in lb_flags(monkeypatch)}
+    named = lb_variables_named(path)
+    assert named, f"{path.name} names no MESOSPAAS_LB_* variable"
+    assert named - known == set()
+
+
+def test_the_edge_runs_mesospaas_lb_with_its_own_haproxy_against_every_api() -> None:
+    script = (PROVISION / "haproxy.sh").read_text()
+    env_file = re.search(r"put_file /etc/default/mesospaas-lb 0644 <<EOF\n(.*?)\nEOF\n", script, re.S)
+    assert env_file, "haproxy.sh writes no /etc/default/mesospaas-lb"
+    settings = dict(line.split("=", 1) for line in env_file.group(1).splitlines() if not line.startswith("#"))
+    assert settings["MESOSPAAS_LB_API"] == "$API_URLS"
+    assert settings["MESOSPAAS_LB_RUN_HAPROXY"] == "true"
+    unit = re.search(r"put_file /etc/systemd/system/mesospaas-lb.service 0644 <<EOF\n(.*?)\nEOF\n", script, re.S)
+    assert unit and re.search(r"^ExecStart=\$APP/\.venv/bin/mesospaas lb$", unit.group(1), re.M)
+    assert "systemctl mask haproxy.service" in script  # the lb owns HAProxy; the package's unit must not hold :80
+    text = vagrantfile()
+    edge = text[text.index("when :edge"):]
+    assert re.search(r'"API_URLS"\s*=>\s*api_urls', edge)
+    assert re.search(r'select \{ \|m\| m\[:role\] == :mesospaas \}\.map \{ \|m\| "http://#\{m\[:ip\]\}:#\{API_PORT\}" \}', edge)

@@ -51,7 +51,8 @@ DOCKER_NETWORKS = ("BRIDGE", "HOST", "USER", "NONE")
 CONTAINER_TYPES = ("DOCKER", "MESOS")
 KILL_SELECTIONS = ("YOUNGEST_FIRST", "OLDEST_FIRST")
 PLACEMENT_STRATEGIES = ("SPREAD", "BINPACK")
-EXECUTOR_PATTERN = r"^(//cmd)|(/?[^/]+(/[^/]+)*)|$"
+EXECUTOR_PATTERN = r"^(//cmd)|(//mesospaas)|(/?[^/]+(/[^/]+)*)|$"
+"""Marathon's pattern, widened by ``//mesospaas`` (the mesospaas executor, ``executor/``)."""
 
 
 def meta(description: str, default: Any = None, **extra: Any) -> dict[str, Any]:
@@ -161,6 +162,8 @@ class ContainerSchema(StrictSchema):
     portMappings = opt(JsonList(JsonNested(ContainerPortMappingSchema), metadata=meta(
         "Port mappings for bridge and container networking (not allowed in host mode).")))
     volumes = opt(JsonList(JsonNested(VolumeSchema), metadata=meta("Volumes.", [])))
+    appc = opt(fields.Raw(metadata=meta(  # read only to refuse it (api.schemas.normalize): containers, issue 16
+        "Not supported: appc images are deprecated in Mesos; a 422 says so.")))
 
 
 class CommandCheckSchema(StrictSchema):
@@ -209,9 +212,27 @@ def _capacity(description: str) -> fields.Field:
     ))
 
 
+class CanarySchema(StrictSchema):
+    instances = opt(JsonInteger(validate=AtLeast(1), metadata=meta(
+        "New instances started first, on top of the old ones (out of the over-capacity budget, at least 1).", 1)))
+    healthySeconds = opt(JsonNumber(validate=AtLeast(0.0, double=True), metadata=meta(
+        "How long every canary must stay healthy (and ready) before the rollout goes on.", 60)))
+    promote = opt(JsonEnum(("AUTO", "MANUAL"), metadata=meta(
+        "AUTO: go on by itself; MANUAL: pause until POST /v2/deployments/{id}/continue.", "AUTO")))
+
+
 class UpgradeStrategySchema(StrictSchema):
     minimumHealthCapacity = _capacity("Share of instances kept healthy during a restart (0..1).")
     maximumOverCapacity = _capacity("Share of instances that may run on top during a restart (0..1).")
+    progressDeadlineSeconds = opt(JsonNumber(validate=AtLeast(1.0, double=True), metadata=meta(
+        "mesospaas extension: a deployment that makes no progress (no new instance healthy and ready, no old "
+        "one stopped) for this long fails. Shown only with embed=app.extensions.")))
+    autoRollback = opt(JsonBoolean(metadata=meta(
+        "mesospaas extension: a failed deployment rolls back to the previous version by itself (with no "
+        "progressDeadlineSeconds the deadline is 600 s). Shown only with embed=app.extensions.", False)))
+    canary = opt(JsonNested(CanarySchema, metadata=meta(
+        "mesospaas extension: a restart starts this many new instances first and waits until they have been "
+        "healthy for healthySeconds. Shown only with embed=app.extensions.")))
 
 
 class UnreachableEnabledSchema(StrictSchema):
@@ -328,7 +349,8 @@ class AppSchema(StrictSchema):
     disk = opt(JsonNumber(validate=AtLeast(0.0, double=True), metadata=meta("Disk per instance, MiB.", 0.0)))
     gpus = opt(JsonInteger(validate=AtLeast(0), metadata=meta("GPUs per instance (MESOS containers).", 0)))
     executor = opt(JsonString(validate=FullMatch(EXECUTOR_PATTERN), metadata=meta(
-        "\"\" or //cmd: the command executor; otherwise a custom executor path.", "")))
+        "\"\" or //cmd: the Mesos command executor; //mesospaas: the mesospaas executor (log rotation, "
+        "local health checks, usage); other custom executor paths are refused.", "")))
     constraints = opt(JsonList(JsonList(JsonString()), metadata=meta(
         "Placement constraints [field, OPERATOR, value?]; OPERATOR in UNIQUE, CLUSTER, GROUP_BY, LIKE, "
         "UNLIKE, MAX_PER, IS.", [])))

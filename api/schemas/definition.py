@@ -27,6 +27,7 @@ from marshmallow import Schema, ValidationError
 
 from api.errors import InvalidDefinition, Violation, violations_from_messages
 from api.schemas.app import AppSchema
+from api.schemas.extensions import public_definition
 from api.schemas.fields import EXPECTED_OBJECT, EXPECTED_STRING, PATH_MISSING, value_checks_off
 from api.schemas.normalize import canonicalize, complete, merge
 from api.schemas.paths import ROOT, resolve
@@ -126,6 +127,9 @@ def load_app(
     Raises ``InvalidDefinition`` (400/422 body in ``.body()``) or ``RollbackRequested``.
     """
     body, field_violations = load_checked(APP_SCHEMA, json_dict)
+    if existing is not None and "version" in body and any(key not in ("id", "version") for key in json_dict):
+        # A key given as null is dropped by the load, but it was given: version may only come with the id.
+        raise InvalidDefinition([*field_violations, Violation(ROOT, MSG_VERSION_ALONE)])
     return build_app(
         body, base_path=base_path, partial=partial, existing=existing, app_id=app_id,
         default_role=default_role, default_network_name=default_network_name, field_violations=field_violations,
@@ -204,14 +208,16 @@ def dump_app(
     last_task_failure: Mapping[str, Any] | None = None,
     readiness_check_results: Sequence[Mapping[str, Any]] | None = None,
     task_stats: Mapping[str, Any] | None = None,
+    extensions: bool = False,
 ) -> dict[str, Any]:
     """The response JSON of an app (AppInfo): the canonical definition plus what the caller embeds.
 
     ``version_info`` takes ``lastScalingAt``/``lastConfigChangeAt``; ``counts`` the four ``tasks*``
-    counters; ``deployments`` deployment ids. Only keys marathon-python 0.13 accepts are ever added here,
-    and ``affinity``/``placementStrategy`` appear only when the app set them.
+    counters; ``deployments`` deployment ids. Only keys marathon-python 0.13 accepts are ever added here;
+    our extension fields (``api.schemas.extensions``) appear only with ``extensions`` (the request's
+    ``embed=app.extensions`` / ``apps.extensions``).
     """
-    out = copy.deepcopy(app.definition)
+    out = copy.deepcopy(public_definition(app.definition, extensions))
     if version is not None:
         out["version"] = version
     if version_info is not None:

@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from api.errors import Violation
+from api.schemas.extensions import keep_upgrade_extensions
 from api.schemas.paths import resolve
 
 DEFAULT_PORT_DEFINITIONS: tuple[Mapping[str, Any], ...] = ({"port": 0, "protocol": "tcp", "name": "default"},)
@@ -68,6 +69,9 @@ def is_extract(uri: str) -> bool:
 
 def _non_empty(value: Any) -> bool:
     return value is not None and len(value) > 0
+
+
+MSG_APPC = "appc images are not supported (deprecated in Mesos): use container.docker.image with type MESOS"
 
 
 def canonicalize(body: Mapping[str, Any], *, is_update: bool) -> tuple[dict[str, Any], list[Violation]]:
@@ -121,6 +125,8 @@ def canonicalize(body: Mapping[str, Any], *, is_update: bool) -> tuple[dict[str,
                 problems.append(Violation("/container/docker/portMappings", "Port names must be unique."))
             if _non_empty(docker_mappings) and _non_empty(container.get("portMappings") if container else None):
                 problems.append(Violation("/", "cannot specify both portMappings and docker.portMappings"))
+    if container is not None and "appc" in container:  # -- containers (issue 16)
+        problems.append(Violation("/container/appc", MSG_APPC))
     if docker_network == "NONE":
         problems.append(Violation("/", "unsupported docker network type NONE"))
     discovery_ports = (ip_address.get("discovery") or {}).get("ports") if ip_address is not None else None
@@ -197,6 +203,10 @@ def merge(existing: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, A
         if key in ("id", "version", "versionInfo"):
             continue
         merged[key] = copy.deepcopy(value)
+    # Our extensions inside upgradeStrategy survive an update that does not name them (a Marathon client
+    # sends back the app it read, which does not show them).
+    if isinstance(update.get("upgradeStrategy"), Mapping) and isinstance(existing.get("upgradeStrategy"), Mapping):
+        merged["upgradeStrategy"] = keep_upgrade_extensions(existing["upgradeStrategy"], merged["upgradeStrategy"])
     return merged
 
 
@@ -264,6 +274,7 @@ def complete(app: Mapping[str, Any], *, base_path: str, default_role: str,
         upgrade_default = {"minimumHealthCapacity": 1.0, "maximumOverCapacity": 1.0}
     given_upgrade = app.get("upgradeStrategy") or {}
     out["upgradeStrategy"] = {key: float(given_upgrade.get(key, value)) for key, value in upgrade_default.items()}
+    out["upgradeStrategy"].update(_upgrade_extensions(given_upgrade))
     out["labels"] = labels
     if "acceptedResourceRoles" in app:
         out["acceptedResourceRoles"] = _unique(list(app["acceptedResourceRoles"]))
@@ -443,6 +454,21 @@ def _health_check(check: Mapping[str, Any], has_ports: bool) -> dict[str, Any]:
         out["ignoreHttp1xx"] = check.get("ignoreHttp1xx", False)
     if protocol.startswith("MESOS_") or check.get("ipProtocol", "IPv4") != "IPv4":
         out["ipProtocol"] = check.get("ipProtocol", "IPv4")
+    return out
+
+
+def _upgrade_extensions(given: Mapping[str, Any]) -> dict[str, Any]:
+    """Our ``upgradeStrategy`` extensions (``api.schemas.extensions``), kept only when given."""
+    out: dict[str, Any] = {}
+    if "progressDeadlineSeconds" in given:
+        out["progressDeadlineSeconds"] = float(given["progressDeadlineSeconds"])
+    if "autoRollback" in given:
+        out["autoRollback"] = bool(given["autoRollback"])
+    if "canary" in given:
+        canary = given["canary"] or {}
+        out["canary"] = {"instances": canary.get("instances", 1),
+                         "healthySeconds": float(canary.get("healthySeconds", 60)),
+                         "promote": canary.get("promote", "AUTO")}
     return out
 
 

@@ -137,6 +137,33 @@ class DeploymentInfoSchema(StrictSchema):
     totalSteps = JsonInteger()
 
 
+class CanaryProgressSchema(StrictSchema):
+    app = JsonString()
+    instances = JsonInteger(metadata=meta("Canaries the restart starts first."))
+    healthy = JsonInteger(metadata=meta("Canaries healthy and ready now."))
+    healthySince = JsonString(allow_none=True, metadata=meta("Since when all of them have been healthy."))
+    healthySeconds = JsonNumber()
+    promote = JsonString(metadata=meta("AUTO or MANUAL."))
+    promoted = JsonBoolean(metadata=meta("The canary phase is over: the rollout goes on."))
+
+
+class DeploymentDetailSchema(DeploymentInfoSchema):
+    """``GET /v2/deployments/{id}`` (mesospaas): a running deployment's DeploymentInfo plus its supervision,
+    or what is left of a recently finished one (no steps then)."""
+
+    state = JsonString(metadata=meta("running, paused, rolling back (running); succeeded, failed, canceled."))
+    reason = JsonString(allow_none=True, metadata=meta("Why it failed or was canceled, for people."))
+    startedAt = JsonString()
+    finishedAt = JsonString()
+    lastProgressAt = JsonString(metadata=meta("Last time a new instance became healthy and ready or an old one "
+                                              "stopped as planned."))
+    progressDeadlineSeconds = JsonNumber(allow_none=True, metadata=meta("No progress for this long fails it."))
+    failedTasks = JsonInteger(metadata=meta("Failed tasks of the new version so far (3 fail the deployment)."))
+    canaries = JsonList(JsonNested(CanaryProgressSchema))
+    rollbackOf = JsonString(allow_none=True, metadata=meta("This is the automatic rollback of that deployment."))
+    rollbackId = JsonString(allow_none=True, metadata=meta("The automatic rollback started when it failed."))
+
+
 class QueueDelaySchema(StrictSchema):
     timeLeftSeconds = JsonInteger()
     overdue = JsonBoolean()

@@ -12,14 +12,16 @@ validation library (Accord) it is Accord's (``got 2, expected 1 or less``, ``mus
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from api.errors import Violation, join_path
-from api.schemas.app import MARATHON_HEALTH_PROTOCOLS, MESOS_HEALTH_PROTOCOLS
+from api.schemas.app import EXECUTOR_PATTERN, MARATHON_HEALTH_PROTOCOLS, MESOS_HEALTH_PROTOCOLS
 from api.schemas.fields import scala_number
 from api.schemas.normalize import SINGLE_INSTANCE_LABEL, is_resident, uri_is_valid
 from api.schemas.paths import app_path_problem
+from mesospaas.executor_protocol import COMMAND_EXECUTOR_PATHS, EXECUTOR_PATH, label_problems
 from mesospaas.model.constraints import parse_constraint
 
 MSG_CMD_ARGS_CONTAINER = "AppDefinition must either contain one of 'cmd' or 'args', and/or a 'container'."
@@ -28,6 +30,7 @@ MSG_GPU_DOCKER = "GPU resources only work with the Mesos containerizer"
 MSG_PORT_INDEX = (
     "Health check port indices must address an element of the ports array or container port mappings."
 )
+PORT_MESOS_HEALTH_PROTOCOLS = ("MESOS_HTTP", "MESOS_HTTPS", "MESOS_TCP")
 MSG_ONE_MESOS_CHECK = "AppDefinition can contain at most one Mesos health check"
 MSG_IPV6 = "IPv6 can only be used for container type DOCKER and Mesos http/https/tcp health checks"
 MSG_COMMAND_REQUIRED = "A command is required when using the COMMAND health check protocol."
@@ -67,6 +70,7 @@ def _all(app: Mapping[str, Any]) -> Iterator[Violation]:
     yield from _artifacts(app)
     yield from _affinity(app)
     yield from _limits(app)
+    yield from _executor(app)
 
 
 def _identity(app: Mapping[str, Any]) -> Iterator[Violation]:
@@ -157,6 +161,8 @@ def _container(app: Mapping[str, Any]) -> Iterator[Violation]:
         pull = docker.get("pullConfig")
         if pull is not None and pull["secret"] not in secrets:
             yield Violation("/container/docker/pullConfig", "pullConfig.secret must refer to an existing secret")
+        if pull is not None:  # -- containers (issue 16): no secret store yet
+            yield Violation("/container/docker/pullConfig", MSG_PULL_CONFIG)
     mappings = container.get("portMappings") or ()
     names = [m["name"] for m in mappings if "name" in m]
     if len(set(names)) != len(names):
@@ -216,6 +222,20 @@ def _volumes(app: Mapping[str, Any], container: Mapping[str, Any]) -> Iterator[V
                 yield Violation(f"{path}/hostPath", "must not be empty")
 
 
+    # -- containers (issue 16): only host-path and sandbox-path volumes reach Mesos so far
+    for index, volume in enumerate(volumes):
+        for kind in ("persistent", "external", "secret"):
+            if kind in volume:
+                yield Violation(f"/container/volumes({index})/{kind}", MSG_VOLUME_KIND.format(kind=kind))
+
+
+MSG_PULL_CONFIG = "pullConfig is not supported yet: mesospaas has no secret store to read registry credentials from"
+MSG_VOLUME_KIND = ("{kind} volumes are not supported yet: only host volumes (hostPath, absolute or relative to "
+                   "the sandbox) are")
+MSG_EXECUTOR_CONTAINER = ("a container is not supported with the mesospaas executor yet: use the command "
+                          "executor (\"\" or //cmd) for apps with a container")
+
+
 def _port_count(app: Mapping[str, Any]) -> int:
     mappings = (app.get("container") or {}).get("portMappings")
     if mappings:
@@ -238,7 +258,7 @@ def _health_checks(app: Mapping[str, Any]) -> Iterator[Violation]:
                 yield Violation(f"{path}/command", MSG_COMMAND_REQUIRED)
         if protocol in MESOS_HEALTH_PROTOCOLS:
             mesos_checks += 1
-        if protocol in MARATHON_HEALTH_PROTOCOLS:
+        if protocol in MARATHON_HEALTH_PROTOCOLS or protocol in PORT_MESOS_HEALTH_PROTOCOLS:
             if "portIndex" in check:
                 valid = 0 <= check["portIndex"] < ports
             else:
@@ -344,3 +364,19 @@ def _limits(app: Mapping[str, Any]) -> Iterator[Violation]:
                 f"/resourceLimits/{key}",
                 f"got {scala_number(limit, double=True)}, expected {scala_number(app[key], double=True)} or more",
             )
+
+
+MSG_EXECUTOR = ("custom executor {path!r} is not supported: use \"\" or //cmd (the Mesos command executor) or "
+                f"{EXECUTOR_PATH} (the mesospaas executor)")
+
+
+def _executor(app: Mapping[str, Any]) -> Iterator[Violation]:
+    """Only the executors mesospaas can launch; the mesospaas executor's labels must be usable."""
+    path = app.get("executor", "")
+    if path == EXECUTOR_PATH and app.get("container") is not None:  # -- containers (issue 16)
+        yield Violation("/container", MSG_EXECUTOR_CONTAINER)
+    if path == EXECUTOR_PATH:
+        for problem in label_problems(app.get("labels") or {}):
+            yield Violation("/labels", problem)
+    elif path not in COMMAND_EXECUTOR_PATHS and re.fullmatch(EXECUTOR_PATTERN, path):  # else: the field says
+        yield Violation("/executor", MSG_EXECUTOR.format(path=path))

@@ -5,7 +5,7 @@ Owns the one mapping from Marathon JSON to the core's ``AppSpec``. Only called o
 turns them into a 422 at ``/`` rather than letting them escape.
 
 Lossy on purpose (the full JSON stays in ``AppDefinition.definition``): env entries that reference secrets
-are left out (the core has no secret store); health checks keep only what gates capacity. In bridge and
+are left out (the core has no secret store); health checks keep every field the scheduler and Mesos use. In bridge and
 container networking the spec's port definitions are the port mappings that take a host port: ``port`` is
 the mapping's ``hostPort`` and ``require_ports`` is set when any host port is fixed, so placement asks offers
 for exactly those host ports (dynamic ones stay 0).
@@ -19,15 +19,21 @@ from typing import Any
 from mesospaas.model.affinity import AffinityMode, AffinityType, AppAffinity
 from mesospaas.model.app import (
     AppSpec,
+    Canary,
+    CanaryPromotion,
     CommandExecutor,
     Container,
     CustomExecutor,
     Executor,
     FetchUri,
     HealthCheckSpec,
+    HostVolume,
     KillSelection,
+    Network,
     PlacementStrategy,
     PortDefinition,
+    PortMapping,
+    ReadinessCheckSpec,
     UnreachableDisabled,
     UnreachableEnabled,
     UnreachableStrategy,
@@ -68,10 +74,9 @@ def to_app_spec(app: Mapping[str, Any]) -> AppSpec:
         role=app["role"],
         accepted_resource_roles=tuple(app["acceptedResourceRoles"]) if "acceptedResourceRoles" in app else None,
         executor=_executor(app["executor"]),
-        container=_container(app.get("container")),
-        upgrade_strategy=UpgradeStrategy(
-            app["upgradeStrategy"]["minimumHealthCapacity"], app["upgradeStrategy"]["maximumOverCapacity"]
-        ),
+        container=_container(app.get("container"), app["networks"]),
+        upgrade_strategy=_upgrade_strategy(app["upgradeStrategy"]),
+        readiness_checks=tuple(_readiness_check(r) for r in app.get("readinessChecks") or ()),
         health_checks=tuple(_health_check(h) for h in app["healthChecks"]),
         affinity=tuple(_affinity(rule) for rule in (app.get("affinity") or {}).get("apps", ())),
         placement_strategy=PlacementStrategy(app.get("placementStrategy", "SPREAD")),
@@ -109,10 +114,25 @@ def _executor(value: str) -> Executor:
     return CommandExecutor() if value in ("", "//cmd") else CustomExecutor(value)
 
 
-def _container(value: Mapping[str, Any] | None) -> Container | None:
+def _container(value: Mapping[str, Any] | None, networks: list[Mapping[str, Any]]) -> Container | None:
+    """The container as ``mesospaas.launch.container`` maps it (only host volumes reach it: rules reject the
+    other kinds)."""
     if value is None:
         return None
-    return Container(value["type"], (value.get("docker") or {}).get("image"))
+    docker = value.get("docker") or {}
+    return Container(
+        value["type"], docker.get("image"),
+        force_pull_image=bool(docker.get("forcePullImage", False)),
+        privileged=bool(docker.get("privileged", False)),
+        parameters=tuple((p["key"], p["value"]) for p in docker.get("parameters") or ()),
+        port_mappings=tuple(
+            PortMapping(m["containerPort"], m.get("hostPort"), m["servicePort"], m["protocol"], m.get("name"),
+                        dict(m.get("labels", {})), tuple(m.get("networkNames", ())))
+            for m in value.get("portMappings") or ()),
+        volumes=tuple(HostVolume(v["containerPath"], v["hostPath"], v["mode"])
+                      for v in value.get("volumes") or () if "hostPath" in v),
+        networks=tuple(Network(n["mode"], n.get("name"), dict(n.get("labels", {}))) for n in networks),
+    )
 
 
 def _health_check(check: Mapping[str, Any]) -> HealthCheckSpec:
@@ -124,6 +144,36 @@ def _health_check(check: Mapping[str, Any]) -> HealthCheckSpec:
         interval_seconds=float(check["intervalSeconds"]),
         timeout_seconds=float(check["timeoutSeconds"]),
         max_consecutive_failures=check["maxConsecutiveFailures"],
+        delay_seconds=float(check.get("delaySeconds", 15)),
+        port=check.get("port"),
+        command=(check.get("command") or {}).get("value"),
+        ignore_http1xx=bool(check.get("ignoreHttp1xx", False)),
+        ip_protocol=check.get("ipProtocol", "IPv4"),
+    )
+
+
+def _upgrade_strategy(upgrade: Mapping[str, Any]) -> UpgradeStrategy:
+    canary = upgrade.get("canary")
+    return UpgradeStrategy(
+        upgrade["minimumHealthCapacity"],
+        upgrade["maximumOverCapacity"],
+        progress_deadline_seconds=upgrade.get("progressDeadlineSeconds"),
+        auto_rollback=bool(upgrade.get("autoRollback", False)),
+        canary=Canary(canary["instances"], float(canary["healthySeconds"]), CanaryPromotion(canary["promote"]))
+        if canary is not None else None,
+    )
+
+
+def _readiness_check(check: Mapping[str, Any]) -> ReadinessCheckSpec:
+    return ReadinessCheckSpec(
+        name=check["name"],
+        protocol=check["protocol"],
+        path=check["path"],
+        port_name=check["portName"],
+        interval_seconds=float(check["intervalSeconds"]),
+        timeout_seconds=float(check["timeoutSeconds"]),
+        http_status_codes_for_ready=tuple(check["httpStatusCodesForReady"]),
+        preserve_last_response=bool(check["preserveLastResponse"]),
     )
 
 

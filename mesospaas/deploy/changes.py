@@ -6,7 +6,8 @@ Owns: ``ChangeKind``, ``changed_fields``, ``classify`` (reference §2.5), Marath
 GroupVersioningUtil does before planning).
 
 Classification compares *definitions*: every ``AppSpec`` field except ``version`` and ``config_version``,
-plus the app's declared dependencies. Only ``instances`` differing is a SCALE; any other difference
+plus the app's declared dependencies. Only ``instances`` (or our upgrade-strategy extensions: progress
+deadline, auto rollback, canary) differing is a SCALE; any other difference
 (labels, backoff, health checks, upgradeStrategy, dependencies… — and, by construction, any ``AppSpec``
 field added later) is a RESTART, because Marathon replaces every task then.
 
@@ -37,7 +38,10 @@ from mesospaas.model.ids import AppId, AppVersion
 
 _UNIX_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 _VERSION_FIELDS = frozenset({"version", "config_version"})
-_SCALE_FIELDS = frozenset({"instances"})
+UPGRADE_EXTENSIONS = "upgrade_strategy.extensions"
+"""The name ``changed_fields`` reports when only our extensions of the upgrade strategy (progress deadline,
+auto rollback, canary) changed: they steer the next deployments, not the tasks, so they restart nothing."""
+_SCALE_FIELDS = frozenset({"instances", UPGRADE_EXTENSIONS})
 DEPENDENCIES = "dependencies"
 """The name ``changed_fields`` reports for a change of the app's declared dependencies."""
 
@@ -63,9 +67,17 @@ def changed_fields(
         for f in dataclasses.fields(AppSpec)
         if f.name not in _VERSION_FIELDS and getattr(old, f.name) != getattr(new, f.name)
     }
+    if "upgrade_strategy" in names and _same_capacities(old, new):
+        names.discard("upgrade_strategy")
+        names.add(UPGRADE_EXTENSIONS)
     if old_dependencies != new_dependencies:
         names.add(DEPENDENCIES)
     return frozenset(names)
+
+
+def _same_capacities(old: AppSpec, new: AppSpec) -> bool:
+    a, b = old.upgrade_strategy, new.upgrade_strategy
+    return (a.minimum_health_capacity, a.maximum_over_capacity) == (b.minimum_health_capacity, b.maximum_over_capacity)
 
 
 def classify(

@@ -10,7 +10,8 @@ the instances it finds; steps already done are skipped again from the instances 
 harmless. The index never moves back, so an app that already rolled is never handed back to its old spec
 when an instance of an earlier step fails later (the reconciler heals that one).
 
-Done (reference §5.1; readiness checks are not modelled yet, so "healthy" stands for "healthy and ready"):
+Done (reference §5.1; "healthy" means ``considered_available``: healthy, and ready when the app has a
+readiness check):
 
 - StartApplication: at once (it only creates the app with 0 instances).
 - StopApplication: no instance of the app has a reachable live task (unreachable ones are abandoned, as
@@ -23,7 +24,8 @@ Reconciler inputs per affected app and step index ``k``:
 
 - a stopped app: ``None`` (tear everything down);
 - an app whose deciding action is in a step before ``k``: the target spec, no ``DeploymentStep``;
-- in step ``k``: the target spec, plus ``DeploymentStep.restart(target)`` for a RestartApplication;
+- in step ``k``: the target spec, plus ``DeploymentStep.restart(target)`` for a RestartApplication (held
+  at ``canaries[app]`` new instances while the app's canary phase lasts: ``deploy.supervision``);
 - in a later step: the original spec (nothing changes yet), or for a new app the target with 0 instances.
 
 So dependents wait for their dependencies: an app in a later step keeps running its old version until its
@@ -44,7 +46,7 @@ from mesospaas.model.condition import PLACED
 from mesospaas.model.deployment import ActionKind, DeploymentAction, DeploymentPlan, DeploymentStep
 from mesospaas.model.ids import AppId
 from mesospaas.model.instance import Goal, Instance
-from mesospaas.reconcile.reconcile_app import considered_healthy
+from mesospaas.reconcile.reconcile_app import considered_available
 
 InstancesByApp = Mapping[AppId, Sequence[Instance]]
 
@@ -106,7 +108,7 @@ def action_status(
         i.id
         for i in instances
         if i.goal is Goal.RUNNING
-        and considered_healthy(i, target)
+        and considered_available(i, target)
         and (action.action is not ActionKind.RESTART or i.app_version == target.version)
     }
     other_live = sum(1 for i in reachable if i.id not in counted)
@@ -129,8 +131,11 @@ def advance(deployment: DeploymentPlan, index: int, instances: InstancesByApp) -
     return index
 
 
-def reconcile_inputs(deployment: DeploymentPlan, index: int) -> Mapping[AppId, ReconcileInput]:
-    """For every affected app, the spec and rolling step the reconciler needs while step ``index`` runs."""
+def reconcile_inputs(
+    deployment: DeploymentPlan, index: int, canaries: Mapping[AppId, int] = MappingProxyType({})
+) -> Mapping[AppId, ReconcileInput]:
+    """For every affected app, the spec and rolling step the reconciler needs while step ``index`` runs;
+    ``canaries``: apps whose restart is held in its canary phase, with the number of canaries."""
     inputs: dict[AppId, ReconcileInput] = {}
     for app, (position, action) in sorted(apps_by_action(deployment).items()):
         target = deployment.target.app(app)
@@ -139,7 +144,8 @@ def reconcile_inputs(deployment: DeploymentPlan, index: int) -> Mapping[AppId, R
         elif position < index:
             inputs[app] = ReconcileInput(target)
         elif position == index:
-            rolling = DeploymentStep.restart(target) if action.action is ActionKind.RESTART else None
+            rolling = DeploymentStep.restart(target, canaries.get(app)) if action.action is ActionKind.RESTART \
+                else None
             inputs[app] = ReconcileInput(target, rolling)
         else:
             original = deployment.original.app(app)
@@ -147,8 +153,16 @@ def reconcile_inputs(deployment: DeploymentPlan, index: int) -> Mapping[AppId, R
     return MappingProxyType(inputs)
 
 
-def progress(deployment: DeploymentPlan, step_index: int, instances: InstancesByApp) -> Progress:
-    """Advance from the persisted ``step_index`` and say what to reconcile now; pure, so safe to repeat."""
+def progress(
+    deployment: DeploymentPlan,
+    step_index: int,
+    instances: InstancesByApp,
+    canaries: Mapping[AppId, int] = MappingProxyType({}),
+) -> Progress:
+    """Advance from the persisted ``step_index`` and say what to reconcile now; pure, so safe to repeat.
+
+    ``canaries``: restarts held in their canary phase (``deploy.supervision.canary_holds``); such a step is
+    not done while it holds, since no old instance is stopped."""
     index = advance(deployment, step_index, instances)
     finished = is_finished(deployment, index)
     return Progress(
@@ -156,5 +170,5 @@ def progress(deployment: DeploymentPlan, step_index: int, instances: InstancesBy
         finished=finished,
         completed_steps=tuple(range(step_index, index)),
         current=None if finished else step_status(deployment, index, instances),
-        inputs=reconcile_inputs(deployment, index),
+        inputs=reconcile_inputs(deployment, index, canaries),
     )

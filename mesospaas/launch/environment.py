@@ -11,6 +11,8 @@ Owns: ``task_environment`` and ``env_name``. For a task of ``app`` placed on ``h
   (an integer), ``MARATHON_APP_LABELS`` (the label names, space-separated) and ``MARATHON_APP_LABEL_<NAME>``
   per label whose key and value are shorter than 512 characters;
 - ``MESOS_TASK_ID``;
+- in bridge/container networking the ``PORT*`` variables come from the port mappings instead
+  (``_mapping_ports_env``, Marathon's ``portsEnv`` over container ports);
 - then the app's own ``env``, which wins on a clash (the user asked for it explicitly).
 
 Names pass through ``env_name``: upper-cased, every character outside ``[A-Z0-9_]`` becomes ``_``.
@@ -22,6 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from mesospaas.launch.container import port_requests, uses_port_mappings
 from mesospaas.model.app import AppSpec
 from mesospaas.model.ids import TaskId
 
@@ -52,12 +55,14 @@ def task_environment(app: AppSpec, task: TaskId, host: str, host_ports: Sequence
     if len(host_ports) != len(app.port_definitions):
         raise ValueError(f"{app.id}: {len(host_ports)} host ports for {len(app.port_definitions)} port definitions")
     env: dict[str, str] = {"HOST": host}
-    for index, port in enumerate(host_ports):
+    if uses_port_mappings(app):
+        env.update(_mapping_ports_env(app, host_ports))
+    for index, port in enumerate(() if uses_port_mappings(app) else host_ports):
         env[f"PORT{index}"] = str(port)
-    if host_ports:
+    if host_ports and not uses_port_mappings(app):
         env["PORT"] = str(host_ports[0])
         env["PORTS"] = ",".join(str(p) for p in host_ports)
-    for definition, port in zip(app.port_definitions, host_ports):
+    for definition, port in zip(() if uses_port_mappings(app) else app.port_definitions, host_ports):
         if definition.port != 0:
             env[f"PORT_{definition.port}"] = str(port)
         if definition.name:
@@ -81,4 +86,36 @@ def task_environment(app: AppSpec, task: TaskId, host: str, host_ports: Sequence
         env[f"MARATHON_APP_LABEL_{key}"] = value
     env["MESOS_TASK_ID"] = task
     env.update(app.env)
+    return env
+
+
+def _mapping_ports_env(app: AppSpec, host_ports: Sequence[int]) -> dict[str, str]:
+    """Marathon's ``EnvironmentHelper.portsEnv`` over the port mappings (bridge/container networking).
+
+    ``PORT<i>`` is the host port of mapping ``i``, or its container port when it takes no host port;
+    ``PORT_<containerPort>`` (``PORT_<hostPort>`` for container port 0) and ``PORT_<NAME>`` point at the same
+    port; ``PORT``/``PORTS`` list the host ports. A mapping without host port and with container port 0
+    (Marathon picks a random port for it) gets no variable: the core draws no random numbers here.
+    """
+    requests = port_requests(app, host_ports)
+    env: dict[str, str] = {}
+    if not requests:
+        return env
+    for index, (_, requested, effective) in enumerate(requests):
+        if effective is not None:
+            env[f"PORT{index}"] = str(effective)
+        elif requested != 0:
+            env[f"PORT{index}"] = str(requested)
+    for _, requested, effective in requests:
+        if effective is not None:
+            env[f"PORT_{requested or effective}"] = str(effective)
+        elif requested != 0:
+            env[f"PORT_{requested}"] = str(requested)
+    for name, requested, effective in requests:
+        if name and (effective is not None or requested != 0):
+            env[f"PORT_{env_name(name)}"] = str(effective if effective is not None else requested)
+    assigned = [effective for _, _, effective in requests if effective is not None]
+    if assigned:
+        env["PORT"] = str(assigned[0])
+    env["PORTS"] = ",".join(str(p) for p in assigned)
     return env

@@ -89,16 +89,64 @@ class UnreachableDisabled:
 UnreachableStrategy = UnreachableEnabled | UnreachableDisabled
 
 
+class CanaryPromotion(enum.Enum):
+    AUTO = "AUTO"
+    """Continue the rollout by itself once the canaries have been healthy for ``healthy_seconds``."""
+    MANUAL = "MANUAL"
+    """Pause until ``POST /v2/deployments/{id}/continue``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Canary:
+    """A restart first starts ``instances`` new instances on top of the old ones (out of the over-capacity
+    budget, at least one), waits until they have all been healthy (and ready) for ``healthy_seconds``, then
+    goes on with the rolling upgrade (AUTO) or pauses until told to continue (MANUAL)."""
+
+    instances: int = 1
+    healthy_seconds: float = 60.0
+    promote: CanaryPromotion = CanaryPromotion.AUTO
+
+    def __post_init__(self) -> None:
+        if self.instances < 1:
+            raise InvalidSpec(f"upgradeStrategy.canary.instances must be >= 1, got {self.instances}")
+        if self.healthy_seconds < 0:
+            raise InvalidSpec(f"upgradeStrategy.canary.healthySeconds must be >= 0, got {self.healthy_seconds}")
+
+
+DEFAULT_ROLLBACK_DEADLINE = 600.0
+"""The progress deadline of an app that asks for ``autoRollback`` without giving one (seconds)."""
+
+
 @dataclass(frozen=True, slots=True)
 class UpgradeStrategy:
     minimum_health_capacity: float = 1.0
     maximum_over_capacity: float = 1.0
+    progress_deadline_seconds: float | None = None
+    """Extension: a deployment of this app that makes no progress for this long fails (None: never)."""
+    auto_rollback: bool = False
+    """Extension: a failed deployment rolls back to the previous version by itself."""
+    canary: Canary | None = None
+    """Extension: start a few new instances first and wait for them to prove healthy."""
 
     def __post_init__(self) -> None:
         for name in ("minimum_health_capacity", "maximum_over_capacity"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise InvalidSpec(f"upgradeStrategy.{name} must be between 0 and 1, got {value}")
+        if self.progress_deadline_seconds is not None and self.progress_deadline_seconds <= 0:
+            raise InvalidSpec("upgradeStrategy.progressDeadlineSeconds must be > 0")
+
+    @property
+    def fails(self) -> bool:
+        """Whether deployments of the app can fail at all (Marathon's never do): a deadline or auto rollback."""
+        return self.progress_deadline_seconds is not None or self.auto_rollback
+
+    @property
+    def deadline(self) -> float | None:
+        """The progress deadline in force: the given one, else the default one when rolling back automatically."""
+        if self.progress_deadline_seconds is not None:
+            return self.progress_deadline_seconds
+        return DEFAULT_ROLLBACK_DEADLINE if self.auto_rollback else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,15 +165,64 @@ Executor = CommandExecutor | CustomExecutor
 
 
 @dataclass(frozen=True, slots=True)
+class PortMapping:
+    """One ``container.portMappings`` entry (bridge and container networking).
+
+    ``host_port`` None = no host port (container networking only); 0 = any port of the offer.
+    ``container_port`` 0 = the same as the host port the task gets."""
+
+    container_port: int = 0
+    host_port: int | None = None
+    service_port: int = 0
+    protocol: str = "tcp"
+    name: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    network_names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Network:
+    """One of the app's ``networks``: ``host``, ``container/bridge`` or ``container`` (with a name)."""
+
+    mode: str = "host"
+    name: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class HostVolume:
+    """A host path (absolute) or a path relative to the sandbox mounted at ``container_path``."""
+
+    container_path: str
+    host_path: str
+    mode: str = "RW"
+
+
+@dataclass(frozen=True, slots=True)
 class Container:
+    """The app's ``container`` (with the app's ``networks``, which only matter when there is one)."""
+
     type: str = "DOCKER"
     """``DOCKER`` or ``MESOS``."""
     docker_image: str | None = None
+    force_pull_image: bool = False
+    privileged: bool = False
+    parameters: tuple[tuple[str, str], ...] = ()
+    """``docker.parameters`` as (key, value) pairs, in order."""
+    port_mappings: tuple[PortMapping, ...] = ()
+    volumes: tuple[HostVolume, ...] = ()
+    networks: tuple[Network, ...] = (Network(),)
 
 
 @dataclass(frozen=True, slots=True)
 class HealthCheckSpec:
-    """Enough of Marathon's AppHealthCheck for the reconciler to know health gates capacity."""
+    """Marathon's AppHealthCheck (reference §4.2), with its defaults.
+
+    ``protocol`` is Marathon's name: ``HTTP``/``HTTPS``/``TCP`` are run by the leader (``mesospaas.health``),
+    ``COMMAND``/``MESOS_HTTP``/``MESOS_HTTPS``/``MESOS_TCP`` by the Mesos executor on the agent. ``port`` (a
+    literal port) wins over ``port_index``; ``max_consecutive_failures`` 0 means "never kill" for checks the
+    leader runs and "kill on the first failure" for Mesos-run ones (Mesos treats 0 as 1).
+    """
 
     protocol: str = "HTTP"
     path: str | None = "/"
@@ -134,6 +231,40 @@ class HealthCheckSpec:
     interval_seconds: float = 60.0
     timeout_seconds: float = 20.0
     max_consecutive_failures: int = 3
+    delay_seconds: float = 15.0
+    port: int | None = None
+    command: str | None = None
+    """The shell command of a ``COMMAND`` check (exit code 0 = healthy)."""
+    ignore_http1xx: bool = False
+    ip_protocol: str = "IPv4"
+
+    @property
+    def run_by_scheduler(self) -> bool:
+        """Marathon-level: probed by the leader over the network."""
+        return self.protocol in SCHEDULER_HEALTH_PROTOCOLS
+
+    @property
+    def run_by_mesos(self) -> bool:
+        return self.protocol in MESOS_HEALTH_PROTOCOLS
+
+
+SCHEDULER_HEALTH_PROTOCOLS = frozenset({"HTTP", "HTTPS", "TCP"})
+MESOS_HEALTH_PROTOCOLS = frozenset({"COMMAND", "MESOS_HTTP", "MESOS_HTTPS", "MESOS_TCP"})
+
+
+@dataclass(frozen=True, slots=True)
+class ReadinessCheckSpec:
+    """Marathon's readiness check (reference §4.4): polled over HTTP(S) once a new task runs, during
+    deployments; the task is ready at the first answer whose status is in ``http_status_codes_for_ready``."""
+
+    name: str = "readinessCheck"
+    protocol: str = "HTTP"
+    path: str = "/"
+    port_name: str = "http-api"
+    interval_seconds: float = 30.0
+    timeout_seconds: float = 10.0
+    http_status_codes_for_ready: tuple[int, ...] = (200,)
+    preserve_last_response: bool = False
 
 
 def _frozen(mapping: Mapping[str, str]) -> Mapping[str, str]:
@@ -172,6 +303,7 @@ class AppSpec:
     container: Container | None = None
     upgrade_strategy: UpgradeStrategy = UpgradeStrategy()
     health_checks: tuple[HealthCheckSpec, ...] = ()
+    readiness_checks: tuple[ReadinessCheckSpec, ...] = ()
     affinity: tuple[AppAffinity, ...] = ()
     placement_strategy: PlacementStrategy = PlacementStrategy.SPREAD
 

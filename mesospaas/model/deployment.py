@@ -49,19 +49,26 @@ class DeploymentStep:
     target_version: AppVersion
     minimum_health_capacity: float = 1.0
     maximum_over_capacity: float = 1.0
+    canary_instances: int | None = None
+    """While a canary phase holds: start at most this many new instances, on top of the old ones, and stop
+    no old instance (``None``: roll as the upgrade strategy says)."""
 
     def __post_init__(self) -> None:
         for value in (self.minimum_health_capacity, self.maximum_over_capacity):
             if not 0.0 <= value <= 1.0:
                 raise InvalidSpec(f"deployment capacities must be within 0..1, got {value}")
+        if self.canary_instances is not None and self.canary_instances < 1:
+            raise InvalidSpec(f"a canary needs at least one instance, got {self.canary_instances}")
 
     @staticmethod
-    def restart(app: AppSpec) -> DeploymentStep:
-        """A step rolling ``app`` to its current version with its own upgrade strategy."""
+    def restart(app: AppSpec, canary_instances: int | None = None) -> DeploymentStep:
+        """A step rolling ``app`` to its current version with its own upgrade strategy (held at
+        ``canary_instances`` new instances while its canary phase lasts)."""
         return DeploymentStep(
             target_version=app.version,
             minimum_health_capacity=app.upgrade_strategy.minimum_health_capacity,
             maximum_over_capacity=app.upgrade_strategy.maximum_over_capacity,
+            canary_instances=canary_instances,
         )
 
 

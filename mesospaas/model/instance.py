@@ -49,6 +49,13 @@ class Instance:
     unreachable_since: float | None = None
     healthy: bool | None = None
     """Latest health verdict for the current task (None = no result yet / no health checks)."""
+    ip_addresses: tuple[str, ...] = ()
+    """The current task's IP addresses, from its status updates' ``container_status.network_infos``."""
+    healthy_since: float | None = None
+    """When ``healthy`` last took its value: the coarse health state that survives a leader failover (the
+    per-check detail of ``mesospaas.health`` lives in the leader's memory only)."""
+    ready_at: float | None = None
+    """When the current task first passed its app's readiness check (None: not yet, or the app has none)."""
 
     @property
     def task_id(self) -> TaskId | None:
@@ -93,12 +100,16 @@ def launched(instance: Instance, agent: AgentInfo, host_ports: tuple[int, ...], 
         staged_at=now,
         started_at=None,
         unreachable_since=None,
+        ip_addresses=(),
         healthy=None,
+        healthy_since=None,
+        ready_at=None,
     )
 
 
 def with_task_status(
-    instance: Instance, task: TaskId, state: str, reason: str | None, now: float, healthy: bool | None = None
+    instance: Instance, task: TaskId, state: str, reason: str | None, now: float, healthy: bool | None = None,
+    ip_addresses: tuple[str, ...] = (),
 ) -> Instance:
     """The instance after a Mesos status update. Updates for other incarnations return it unchanged."""
     owner, incarnation = parse_task_id(task)
@@ -114,11 +125,22 @@ def with_task_status(
             unreachable_since = now
     else:
         unreachable_since = None
+    new_healthy = healthy if healthy is not None else (instance.healthy if condition is Condition.RUNNING else None)
     return replace(
         instance,
         condition=condition,
         since=now if condition is not instance.condition else instance.since,
         started_at=started_at,
         unreachable_since=unreachable_since,
-        healthy=healthy if healthy is not None else (instance.healthy if condition is Condition.RUNNING else None),
+        ip_addresses=ip_addresses or instance.ip_addresses,
+        healthy=new_healthy,
+        healthy_since=instance.healthy_since if new_healthy == instance.healthy else
+        (now if new_healthy is not None else None),
     )
+
+
+def with_health(instance: Instance, healthy: bool | None, now: float) -> Instance:
+    """The instance with a new coarse health verdict (``healthy_since`` moves only when the verdict flips)."""
+    if healthy == instance.healthy:
+        return instance
+    return replace(instance, healthy=healthy, healthy_since=now if healthy is not None else None)

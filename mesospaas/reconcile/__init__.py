@@ -8,6 +8,7 @@ from mesospaas.reconcile.kill_selection import kill_order_key, select_instances_
 from mesospaas.reconcile.reconcile_app import (
     ReconcileResult,
     apply_result,
+    considered_available,
     considered_healthy,
     reconcile_app,
 )
@@ -17,6 +18,7 @@ __all__ = [
     "ReconcileResult",
     "apply_result",
     "condition_name",
+    "considered_available",
     "considered_healthy",
     "is_unreachable_expired",
     "is_unreachable_inactive",

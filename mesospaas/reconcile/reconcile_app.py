@@ -84,6 +84,15 @@ def considered_healthy(instance: Instance, app: AppSpec) -> bool:
     return not app.health_checks or instance.healthy is True
 
 
+def considered_available(instance: Instance, app: AppSpec) -> bool:
+    """Counts as serving capacity in a deployment: considered healthy and, for an instance of ``app``'s own
+    version when the app has readiness checks, ready. Instances of other versions are not readiness-checked
+    (they proved themselves in their own deployment), so for them this is ``considered_healthy``."""
+    if not considered_healthy(instance, app):
+        return False
+    return not app.readiness_checks or instance.app_version != app.version or instance.ready_at is not None
+
+
 def _health_unknown(instance: Instance, app: AppSpec) -> bool:
     return bool(app.health_checks) and instance.condition is Condition.RUNNING and instance.healthy is None
 
@@ -167,7 +176,10 @@ def _rolling(app: AppSpec, active: Sequence[Instance], step: DeploymentStep) -> 
         victims.extend(surplus)
         dropped = {i.id for i in surplus}
         new = [i for i in new if i.id not in dropped]
-    healthy_now = sum(1 for i in old + new if considered_healthy(i, app))
+    if step.canary_instances is not None:
+        # The canary phase: a few new instances on top of every old one; nothing old is stopped yet.
+        return max(0, min(n, step.canary_instances) - len(new)), victims
+    healthy_now = sum(1 for i in old + new if considered_available(i, app))
     min_healthy, max_capacity = _capacity(app, step)
     if min_healthy == max_capacity and max_capacity <= healthy_now:
         max_capacity += 1

@@ -2,14 +2,19 @@
 
     an_app(cpus=0.5)                      -> a minimal valid body with overrides
     rejected(body) -> (status, details)   -> the error a body earns (fails if it is accepted)
-    CLIENT_APP_KEYS ...                   -> the keys marathon-python 0.13.0 accepts (reference §10.1)
+    CLIENT_APP_KEYS ...                   -> the keys marathon-python 0.13.0 accepts, read from its models
 """
 
 from __future__ import annotations
 
+import inspect
 import re
 from typing import Any
 
+import marathon.models.app as marathon_app
+import marathon.models.container as marathon_container
+import marathon.models.group as marathon_group
+import marathon.util as marathon_util
 import pytest
 
 from api.errors import InvalidDefinition
@@ -42,35 +47,37 @@ def errors_at(body: dict[str, Any], path: str) -> list[str]:
     return []
 
 
-# --- reference §10.1: what the released `marathon` client (0.13.0) accepts; unknown keys raise TypeError ---
+# --- what the released `marathon` client (0.13.0) accepts; unknown keys raise TypeError (reference §10.1) ---
+# Derived from the installed client's models, so the lists cannot drift from it: ``MarathonObject.from_json``
+# calls ``cls(**{to_snake_case(key): value})``, so a JSON key is accepted exactly when its snake_case form
+# names a parameter of the model's ``__init__`` (``**kwargs`` catch-alls aside).
 
-CLIENT_APP_KEYS = frozenset({
-    "acceptedResourceRoles", "args", "backoffFactor", "backoffSeconds", "cmd", "constraints", "container",
-    "cpus", "dependencies", "deployments", "disk", "env", "executor", "healthChecks", "id", "role",
-    "instances", "killSelection", "labels", "lastTaskFailure", "maxLaunchDelaySeconds", "mem", "ports",
-    "requirePorts", "storeUrls", "taskRateLimit", "tasks", "tasksRunning", "tasksStaged", "tasksHealthy",
-    "taskKillGracePeriodSeconds", "tasksUnhealthy", "upgradeStrategy", "unreachableStrategy", "uris", "user",
-    "version", "versionInfo", "ipAddress", "fetch", "taskStats", "readinessChecks", "readinessCheckResults",
-    "secrets", "portDefinitions", "residency", "gpus", "networks",
-})
-CLIENT_CONTAINER_KEYS = frozenset({"type", "docker", "portMappings", "volumes"})
-CLIENT_PORT_MAPPING_KEYS = frozenset({"name", "containerPort", "hostPort", "servicePort", "protocol", "labels"})
-CLIENT_VOLUME_KEYS = frozenset({"containerPath", "hostPath", "mode", "persistent", "external"})
-CLIENT_PORT_DEFINITION_KEYS = frozenset({"port", "protocol", "name", "labels"})
-CLIENT_UPGRADE_KEYS = frozenset({"minimumHealthCapacity", "maximumOverCapacity"})
-CLIENT_UNREACHABLE_KEYS = frozenset({
-    "inactiveAfterSeconds", "expungeAfterSeconds", "unreachableInactiveAfterSeconds",
-    "unreachableExpungeAfterSeconds",
-})
-CLIENT_READINESS_KEYS = frozenset({
-    "name", "protocol", "path", "portName", "intervalSeconds", "timeoutSeconds", "httpStatusCodesForReady",
-    "preserveLastResponse",
-})
-CLIENT_VERSION_INFO_KEYS = frozenset({"lastScalingAt", "lastConfigChangeAt"})
-CLIENT_RESIDENCY_KEYS = frozenset({"relaunchEscalationTimeoutSeconds", "taskLostBehavior"})
-CLIENT_SECRET_KEYS = frozenset({"source"})
-CLIENT_GROUP_KEYS = frozenset({"apps", "dependencies", "groups", "id", "pods", "version"})
-"""0.13.0 as released: ``enforceRole`` came later (marathon-python PR #281), so it is not here."""
+
+def client_model_keys(model: type) -> frozenset[str]:
+    """The JSON keys ``model.from_json`` accepts: its ``__init__`` parameters in the client's camelCase."""
+    keys = set()
+    for name, parameter in inspect.signature(model).parameters.items():  # __init__'s, without self
+        if parameter.kind in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL):
+            continue
+        key = marathon_util.to_camel_case(name)
+        assert marathon_util.to_snake_case(key) == name, f"{model.__name__}.{name} does not round-trip"
+        keys.add(key)
+    return frozenset(keys)
+
+
+CLIENT_APP_KEYS = client_model_keys(marathon_app.MarathonApp)
+CLIENT_CONTAINER_KEYS = client_model_keys(marathon_container.MarathonContainer)
+CLIENT_PORT_MAPPING_KEYS = client_model_keys(marathon_container.MarathonContainerPortMapping)
+CLIENT_VOLUME_KEYS = client_model_keys(marathon_container.MarathonContainerVolume)
+CLIENT_PORT_DEFINITION_KEYS = client_model_keys(marathon_app.PortDefinition)
+CLIENT_UPGRADE_KEYS = client_model_keys(marathon_app.MarathonUpgradeStrategy)
+CLIENT_UNREACHABLE_KEYS = client_model_keys(marathon_app.MarathonUnreachableStrategy)
+CLIENT_READINESS_KEYS = client_model_keys(marathon_app.ReadinessCheck)
+CLIENT_VERSION_INFO_KEYS = client_model_keys(marathon_app.MarathonAppVersionInfo)
+CLIENT_RESIDENCY_KEYS = client_model_keys(marathon_app.Residency)
+CLIENT_SECRET_KEYS = client_model_keys(marathon_app.Secret)
+CLIENT_GROUP_KEYS = client_model_keys(marathon_group.MarathonGroup)
+"""0.13.0 as released: ``enforceRole`` came later (marathon-python PR #281), so it is not among these."""
 CLIENT_DOCKER_NETWORKS = frozenset({"BRIDGE", "HOST", "USER", "NONE"})
 CLIENT_PORT_PROTOCOLS = frozenset({"tcp", "udp", "udp,tcp"})
 
@@ -78,7 +85,10 @@ CLIENT_ID_SEGMENT = re.compile(r"^(([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])\.)*([a
 """marathon-python's ``assert_valid_path`` segment pattern (it validates ``id`` on parse)."""
 
 # Keys a definition may carry only because the user set a field the client cannot represent.
-EXTENSION_KEYS = frozenset({"affinity", "placementStrategy", "tty", "resourceLimits"})
+EXTENSION_KEYS = frozenset({"tty", "resourceLimits"})
+"""Keys newer Marathons send (when the app set them) that the 0.13 client does not know. Our own extensions
+(``affinity``, ``placementStrategy``, the upgrade-strategy ones) are never allowed: they appear only with
+``embed=app.extensions``."""
 
 
 def client_incompatibilities(app: dict[str, Any], body: dict[str, Any] | None = None) -> list[str]:

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from api.schemas import load_app
+from api.schemas.normalize import complete
 from mesospaas.model import (
     AffinityMode,
     AffinityType,
@@ -15,7 +16,6 @@ from mesospaas.model import (
     KillSelection,
     Operator,
     PlacementStrategy,
-    UnreachableDisabled,
 )
 from tests.api.helpers import accepted, an_app, errors_at, rejected
 
@@ -212,17 +212,35 @@ def test_legacy_ip_address_becomes_a_container_network() -> None:
 
 
 def test_persistent_volumes_make_the_app_resident() -> None:
-    app = accepted(an_app(container={"type": "MESOS", "volumes": [
-        {"containerPath": "data", "mode": "RW", "persistent": {"size": 512}}]}))
-    assert app.definition["residency"] == {"relaunchEscalationTimeoutSeconds": 3600, "taskLostBehavior": "WAIT_FOREVER"}
-    assert app.definition["upgradeStrategy"] == {"minimumHealthCapacity": 0.5, "maximumOverCapacity": 0.0}
-    assert app.definition["unreachableStrategy"] == "disabled"
-    assert app.spec.unreachable_strategy == UnreachableDisabled()
+    # Persistent volumes are refused with a 422 until they are supported (tests/api/test_containers.py); the
+    # canonical definition still carries Marathon's resident defaults.
+    definition = complete(an_app(container={"type": "MESOS", "volumes": [
+        {"containerPath": "data", "mode": "RW", "persistent": {"size": 512}}]}), base_path="/", default_role="*")
+    assert definition["residency"] == {"relaunchEscalationTimeoutSeconds": 3600, "taskLostBehavior": "WAIT_FOREVER"}
+    assert definition["upgradeStrategy"] == {"minimumHealthCapacity": 0.5, "maximumOverCapacity": 0.0}
+    assert definition["unreachableStrategy"] == "disabled"
 
 
 def test_executor_maps_to_the_core() -> None:
     assert accepted(an_app(executor="//cmd")).spec.executor == CommandExecutor()
-    assert accepted(an_app(executor="/opt/exec")).spec.executor == CustomExecutor("/opt/exec")
+    assert accepted(an_app(executor="")).spec.executor == CommandExecutor()
+    assert accepted(an_app(executor="//mesospaas")).spec.executor == CustomExecutor("//mesospaas")
+
+
+def test_custom_executor_paths_other_than_ours_are_refused() -> None:
+    status, body = rejected(an_app(executor="/opt/exec"))
+    assert status == 422
+    (message,) = errors_at(body, "/executor")
+    assert "'/opt/exec' is not supported" in message and "//mesospaas" in message
+
+
+def test_the_mesospaas_executor_labels_are_validated() -> None:
+    accepted(an_app(executor="//mesospaas", labels={"MESOSPAAS_LOG_MAX_BYTES": "4096", "MESOSPAAS_LOG_KEEP": "2"}))
+    status, body = rejected(an_app(executor="//mesospaas", labels={"MESOSPAAS_LOG_MAX_BYTES": "lots"}))
+    assert status == 422
+    assert any("MESOSPAAS_LOG_MAX_BYTES must be an integer" in e for e in errors_at(body, "/labels"))
+    status, body = rejected(an_app(executor="//mesospaas", labels={"MESOSPAAS_USAGE_INTERVAL_SECONDS": "0"}))
+    assert any("must be positive" in e for e in errors_at(body, "/labels"))
 
 
 def test_constraints_and_affinity_reach_the_spec() -> None:
@@ -397,7 +415,7 @@ INVALID: list[tuple[str, Any, int, str, str]] = [
     ("dependency with a bad segment", an_app(dependencies=["/db", "/Cache"]), NOT_VALID, "/dependencies(1)",
      f"must fully match regular expression '{ID_REGEX}'"),
     ("executor with an empty segment", an_app(executor="a//b"), NOT_VALID, "/executor",
-     "must fully match regular expression '^(//cmd)|(/?[^/]+(/[^/]+)*)|$'"),
+     "must fully match regular expression '^(//cmd)|(//mesospaas)|(/?[^/]+(/[^/]+)*)|$'"),
     ("single-instance app with two instances", an_app(instances=2, labels={"MARATHON_SINGLE_INSTANCE_APP": "true"}),
      NOT_VALID, "/instances", "got 2, expected between 0 and 1"),
     ("resident app allowed over capacity",

@@ -79,7 +79,7 @@ def test_validators_become_json_schema_constraints(doc: dict[str, Any]) -> None:
                              "nullable": True}  # null is accepted and means "absent"
     assert props["instances"]["minimum"] == 0 and props["instances"]["format"] == "int32"
     assert props["killSelection"]["enum"] == ["YOUNGEST_FIRST", "OLDEST_FIRST"]
-    assert props["executor"]["pattern"] == r"^(//cmd)|(/?[^/]+(/[^/]+)*)|$"
+    assert props["executor"]["pattern"] == r"^(//cmd)|(//mesospaas)|(/?[^/]+(/[^/]+)*)|$"
     assert props["constraints"] == {"type": "array", "items": {"type": "array", "items": {"type": "string"}},
                                     "description": props["constraints"]["description"], "default": [],
                                     "nullable": True}

@@ -71,6 +71,24 @@ async def test_create_scale_delete(api: TestClient) -> None:
     assert await (await api.get("/v2/apps/web")).json() == {"message": "App '/web' does not exist"}
 
 
+async def test_an_app_rolls_back_to_a_stored_version(api: TestClient) -> None:
+    resp = await api.post("/v2/apps", json=web_app(instances=1))
+    assert resp.status == 201, await resp.text()
+    first = (await wait_for(api, "/v2/apps/web", lambda b: b["app"]["tasksRunning"] == 1))["app"]
+    resp = await api.put("/v2/apps/web", json={**web_app(instances=1), "cmd": first["cmd"] + " # v2"})
+    assert resp.status == 200, await resp.text()
+    await wait_for(api, "/v2/apps/web", lambda b: b["app"]["cmd"].endswith("# v2") and not b["app"]["deployments"])
+    resp = await api.put("/v2/apps/web", json={"version": first["version"]})
+    assert resp.status == 200, await resp.text()
+    assert set(await resp.json()) == {"deploymentId", "version"}
+    back = await wait_for(api, "/v2/apps/web", lambda b: not b["app"]["deployments"]
+                          and b["app"]["tasksRunning"] == 1)
+    assert back["app"]["cmd"] == first["cmd"]
+    resp = await api.put("/v2/apps/web", json={"version": "2001-01-01T00:00:00Z"})
+    assert (resp.status, await resp.json()) == (404, {"message": "App '/web' does not exist in version "
+                                                                 "2001-01-01T00:00:00Z"})
+
+
 async def test_bad_input_changes_nothing(api: TestClient) -> None:
     resp = await api.post("/v2/apps", data=b"{not json", headers={"Content-Type": "application/json"})
     assert resp.status == 400 and (await resp.json())["message"] == "Invalid JSON"
@@ -81,8 +99,9 @@ async def test_bad_input_changes_nothing(api: TestClient) -> None:
     assert body["message"] == "Object is not valid"
     paths = {d["path"] for d in body["details"]}
     assert "/cpus" in paths and "/upgradeStrategy/minimumHealthCapacity" in paths
-    resp = await api.post("/v2/apps", json={"id": "/bad", "cmd": "x", "constraints": [["hostname", "NOPE"]]})
-    assert resp.status in (400, 422)
+    resp = await api.post("/v2/apps", json={"id": "/bad", "cmd": "sleep 1", "constraints": [["hostname", "NOPE"]]})
+    assert resp.status == 422
+    assert [d["path"] for d in (await resp.json())["details"]] == ["/constraints(0)"]
     assert (await (await api.get("/v2/apps")).json()) == {"apps": []}
     resp = await api.post("/v2/apps", data=io.BytesIO(b"x" * (3 * 1024 * 1024)),
                           headers={"Content-Type": "application/json"})
@@ -95,14 +114,16 @@ async def test_duplicate_create_and_locked_update(api: TestClient) -> None:
     await wait_for(api, "/v2/deployments", lambda b: b == [])
     resp = await api.post("/v2/apps", json=web_app("/locked"))
     assert resp.status == 409 and "already exists" in (await resp.json())["message"]
-    # A restart that cannot finish quickly (one at a time), then a conflicting change.
-    slow = {"cmd": "sleep 601", "upgradeStrategy": {"minimumHealthCapacity": 1, "maximumOverCapacity": 0}}
-    assert (await api.put("/v2/apps/locked", json=slow)).status == 200
+    # A deployment that cannot finish (4 instances, one per host, on 3 agents), then a conflicting change.
+    stuck = {"instances": 4, "constraints": [["hostname", "UNIQUE"]]}
+    resp = await api.put("/v2/apps/locked", json=stuck)
+    assert resp.status == 200
+    stuck_id = (await resp.json())["deploymentId"]
     resp = await api.put("/v2/apps/locked", json={"instances": 1})
-    if resp.status == 409:  # the restart was still running: Marathon's lock body
-        body = await resp.json()
-        assert body["deployments"] and "locked" in body["message"]
-        resp = await api.put("/v2/apps/locked?force=true", json={"instances": 1})
+    assert resp.status == 409  # Marathon's lock body, naming the running deployment
+    body = await resp.json()
+    assert [d["id"] for d in body["deployments"]] == [stuck_id] and "locked" in body["message"]
+    resp = await api.put("/v2/apps/locked?force=true", json={"instances": 1})
     assert resp.status == 200
     await wait_for(api, "/v2/apps/locked", lambda b: b["app"]["tasksRunning"] == 1 and not b["app"]["deployments"])
 

@@ -114,6 +114,13 @@ def mesos_running_tasks(mesos: ThreadedCluster) -> set[str]:
     return {t["id"] for f in state["frameworks"] for t in f["tasks"] if t["state"] == "TASK_RUNNING"}
 
 
+def mesos_task_ids(mesos: ThreadedCluster) -> set[str]:
+    """Every task id the Mesos master knows, in any state, of any framework (completed ones included)."""
+    state = json.loads(urllib.request.urlopen(f"{mesos.url}/master/state", timeout=5).read())
+    return {t["id"] for f in state["frameworks"] + state["completed_frameworks"]
+            for key in ("tasks", "unreachable_tasks", "completed_tasks") for t in f.get(key, [])}
+
+
 def sleeper(app: str, instances: int, cmd: str = "sleep 600", **extra: Any) -> dict[str, Any]:
     return {"id": app, "cmd": cmd, "cpus": 0.05, "mem": 16, "instances": instances, **extra}
 
@@ -226,6 +233,8 @@ def test_a_frozen_leader_does_not_act_when_it_wakes(mesos: ThreadedCluster, zk_u
     assert call("DELETE", f"{other.url}/v2/apps/calm")[0] == 200
     assert call("POST", f"{other.url}/v2/apps", sleeper("/fresh", 1))[0] == 201
     fresh = wait_for(lambda: running_ids(other.url, "/fresh", 1), what="/fresh running")
+    known = mesos_task_ids(mesos)
+    assert before | fresh <= known
     os.kill(leader.proc.pid, signal.SIGCONT)
     wait_for(lambda: "leadership lost" in leader.log(), what="the woken leader to notice")
     wait_for(lambda: leader_of(instances) is other, what="both to agree on the new leader")
@@ -233,6 +242,11 @@ def test_a_frozen_leader_does_not_act_when_it_wakes(mesos: ThreadedCluster, zk_u
     assert running_ids(leader.url, "/fresh", 1) == fresh
     assert not before & mesos_running_tasks(mesos)  # /calm's tasks were killed by the new leader only
     assert fresh <= mesos_running_tasks(mesos)
+    # Nor did it launch anything under new ids: Mesos knows exactly the tasks it knew before the wake
+    # (/calm's are still only the two killed ones, /fresh's only its one).
+    assert mesos_task_ids(mesos) == known
+    assert {t for t in known if t.startswith("calm.")} == before
+    assert {t for t in known if t.startswith("fresh.")} == fresh
 
 
 def test_the_mesos_master_is_found_through_zookeeper(zookeeper_server: ZooKeeperServer, tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from localmesos.process_stats import process_tree_pids
 from tests.polling import wait_for
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hello-web.json"
@@ -27,6 +28,13 @@ def call(method: str, url: str, body: Any = None) -> tuple[int, Any]:
             return resp.status, json.loads(raw) if raw else None
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"null")
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def alive(pid: int) -> bool:
@@ -76,16 +84,16 @@ def test_newcomer_flow_and_restart(tmp_path: Path) -> None:
         tasks = wait_for(lambda: (t := running_tasks(local)) and len(t) == 2 and t)
         assert len({t["host"] for t in tasks}) == 2  # UNIQUE hostname
         # RUNNING comes when the process starts; the health check says when it serves.
-        healthy = wait_for(lambda: all(t.get("healthCheckResults", [{}])[0].get("alive") for t in running_tasks(local))
-                           and running_tasks(local))
+        healthy = wait_for(lambda: all((t.get("healthCheckResults") or [{}])[0].get("alive")
+                                       for t in running_tasks(local)) and running_tasks(local))
         assert len(healthy) == 2
         for task in healthy:  # the app really serves on the host and port the API reports
             with urllib.request.urlopen(f"http://{task['host']}:{task['ports'][0]}/", timeout=10) as resp:
                 assert resp.status == 200
         assert call("PUT", f"{local.url}/v2/apps/hello/web", {"instances": 1})[0] == 200
         wait_for(lambda: len(running_tasks(local)) == 1)
-        pids = [int(p) for p in subprocess.run(["pgrep", "-f", "http.server"], capture_output=True, text=True)
-                .stdout.split()]
+        # This test's task processes only: the HTTP servers among the descendants of its `mesospaas local`.
+        pids = [p for p in process_tree_pids(local.proc.pid) if "http.server" in cmdline(p)]
         assert pids
     finally:
         assert local.stop() == 0

@@ -212,7 +212,7 @@ async def test_a_task_killed_after_a_scale_is_replaced(client: Client) -> None:
     first = next(t for t in app.tasks if t.version != app.version)  # launched before the scale
     await client.call("kill_task", "scaled", first.id)
     await client.until(lambda: (a := m.get_app("scaled")).tasks_running == 2
-                       and first.id not in {t.id for t in a.tasks}, timeout=3)
+                       and first.id not in {t.id for t in a.tasks})
 
 
 async def test_deployments_list_and_cancel(client: Client) -> None:

@@ -1,9 +1,11 @@
-"""The scheduler on a 3-agent localmesos cluster with rack and zone attributes, with real task processes."""
+"""The scheduler on a 3-agent localmesos cluster with rack and zone attributes, with real task processes.
+
+Where tasks are placed (constraints, strategies, affinity) is tested in ``test_placement_on_localmesos.py``,
+against the Mesos master's own view."""
 
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 
 from mesospaas.model import AppId, UnreachableEnabled, parse_constraint
 
@@ -14,49 +16,6 @@ def constraint(*parts: str):  # type: ignore[no-untyped-def]
     parsed = parse_constraint(list(parts))
     assert not isinstance(parsed, str), parsed
     return parsed
-
-
-async def test_unique_hostname_app_runs_one_per_agent(scheduler: RuntimeHandle) -> None:
-    runtime = await scheduler.start()
-    await runtime.put_app(sleeper("/web", 3, constraints=(constraint("hostname", "UNIQUE"),)))
-    instances = await eventually(lambda: (r := running(runtime, "/web")) and len(r) == 3 and r)
-    hosts = [i.agent.hostname for i in instances if i.agent]
-    assert len(set(hosts)) == 3
-    # A fourth instance cannot be placed: there is no fourth host.
-    await runtime.put_app(sleeper("/web", 4, constraints=(constraint("hostname", "UNIQUE"),)))
-    await eventually(lambda: runtime.diagnostics.get(AppId("/web")) and runtime.diagnostics[AppId("/web")].unplaced)
-    assert len(running(runtime, "/web")) == 3
-
-
-async def test_group_by_rack_balances_within_one_round(scheduler: RuntimeHandle) -> None:
-    runtime = await scheduler.start()
-    await runtime.put_app(sleeper("/spread", 6, constraints=(constraint("rack", "GROUP_BY"),)))
-    instances = await eventually(lambda: (r := running(runtime, "/spread")) and len(r) == 6 and r)
-    racks = Counter(i.agent.field_value("rack") for i in instances if i.agent)
-    assert racks == Counter({"r1": 2, "r2": 2, "r3": 2})
-
-
-async def test_max_per_and_cluster(scheduler: RuntimeHandle) -> None:
-    runtime = await scheduler.start()
-    await runtime.put_app(sleeper("/zoned", 2, constraints=(constraint("zone", "CLUSTER", "b"),)))
-    await runtime.put_app(sleeper("/perzone", 3, constraints=(constraint("zone", "MAX_PER", "1"),)))
-    zoned = await eventually(lambda: (r := running(runtime, "/zoned")) and len(r) == 2 and r)
-    assert {i.agent.field_value("zone") for i in zoned if i.agent} == {"b"}
-    perzone = await eventually(lambda: (r := running(runtime, "/perzone")) and len(r) == 2 and r)
-    assert sorted(i.agent.field_value("zone") for i in perzone if i.agent) == ["a", "b"]
-    await eventually(lambda: (d := runtime.diagnostics.get(AppId("/perzone"))) and d.unplaced == 1)
-
-
-async def test_anti_affinity_keeps_apps_apart(scheduler: RuntimeHandle) -> None:
-    from mesospaas.model import AffinityMode, AffinityType, AppAffinity
-
-    runtime = await scheduler.start()
-    await runtime.put_app(sleeper("/cache", 1))
-    cache = await eventually(lambda: running(runtime, "/cache"))
-    away = (AppAffinity(AppId("/cache"), AffinityType.ANTI_AFFINITY, "hostname", AffinityMode.REQUIRED),)
-    await runtime.put_app(sleeper("/web", 4, affinity=away))
-    web = await eventually(lambda: (r := running(runtime, "/web")) and len(r) == 4 and r)
-    assert cache[0].agent.hostname not in {i.agent.hostname for i in web if i.agent}
 
 
 async def test_scale_up_and_down(scheduler: RuntimeHandle) -> None:

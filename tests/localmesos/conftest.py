@@ -14,8 +14,10 @@ from typing import Any, TypeVar
 
 import pytest
 
+from localmesos.clock import LOOP_CLOCK, Clock
 from localmesos.cluster import ClusterConfig, LocalCluster, build_agent_specs
 from localmesos.master import MasterFlags
+from tests.localmesos import transcripts as T
 
 T = TypeVar("T")
 
@@ -23,9 +25,9 @@ T = TypeVar("T")
 class ThreadedCluster:
     """A LocalCluster running on a private loop in a daemon thread."""
 
-    def __init__(self, config: ClusterConfig) -> None:
+    def __init__(self, config: ClusterConfig, clock: Clock = LOOP_CLOCK) -> None:
         self.loop = asyncio.new_event_loop()
-        self.cluster = LocalCluster(config)
+        self.cluster = LocalCluster(config, clock)
         self._thread = threading.Thread(target=self.loop.run_forever, name="localmesos", daemon=True)
         self._thread.start()
         self.call(self.cluster.start())
@@ -63,22 +65,23 @@ class ThreadedCluster:
 
 def make_config(tmp_path: Path, agents: int = 2, *, attributes: list[str] | None = None,
                 resources: str = "cpus:2;mem:2048;disk:10000", simulate: bool = False,
-                **master_flags: Any) -> ClusterConfig:
+                docker_registry: Path | None = None, **master_flags: Any) -> ClusterConfig:
     specs = build_agent_specs(agents, None, resources=resources, agent_port=0, simulate=simulate)
     for spec, attrs in zip(specs, attributes or []):
         spec.attributes = attrs
     retry = master_flags.pop("status_update_retry_interval", 10.0)
     flags = MasterFlags(port=0, **master_flags)
     return ClusterConfig(agents=specs, master=flags, mode="simulate" if simulate else "process",
-                         work_dir=tmp_path / "cluster", status_update_retry_interval=retry)
+                         work_dir=tmp_path / "cluster", status_update_retry_interval=retry,
+                         docker_registry=docker_registry)
 
 
 @pytest.fixture
 def start_cluster(tmp_path: Path) -> Iterator[Callable[..., ThreadedCluster]]:
     started: list[ThreadedCluster] = []
 
-    def start(agents: int = 2, **kw: Any) -> ThreadedCluster:
-        cluster = ThreadedCluster(make_config(tmp_path, agents, **kw))
+    def start(agents: int = 2, *, clock: Clock = LOOP_CLOCK, **kw: Any) -> ThreadedCluster:
+        cluster = ThreadedCluster(make_config(tmp_path, agents, **kw), clock)
         started.append(cluster)
         return cluster
 
@@ -90,3 +93,12 @@ def start_cluster(tmp_path: Path) -> Iterator[Callable[..., ThreadedCluster]]:
 @pytest.fixture
 def cluster(start_cluster: Callable[..., ThreadedCluster]) -> ThreadedCluster:
     return start_cluster(2, attributes=["rack:r1;zone:a", "rack:r2;zone:b"])
+
+
+@pytest.fixture
+def schedulers() -> Iterator[list[T.Scheduler]]:
+    """Raw-socket frameworks (``transcripts.Scheduler``) a test appends to; each is closed at the end."""
+    made: list[T.Scheduler] = []
+    yield made
+    for s in made:
+        s.close()

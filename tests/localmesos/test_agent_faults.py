@@ -69,7 +69,7 @@ def test_agent_stop_loses_non_checkpointed_tasks_at_once(start_cluster: Callable
                                                  f"Agent {cluster.cluster.agents[1].hostname} disconnected")
     assert wait_dead(pid)  # a non-checkpointing framework's executor does not outlive its agent
     # The FAILURE (slaveLost) comes only once the ping timeout has passed.
-    _, agent_id = sched.wait_for(lambda k, p: k == "agent_lost", timeout=5)
+    _, agent_id = sched.wait_for(lambda k, p: k == "agent_lost", timeout=30)
     assert agent_id == {"value": cluster.cluster.agents[1].id}
     slaves = json.loads(urllib.request.urlopen(f"{cluster.url}/master/slaves", timeout=5).read())["slaves"]
     assert cluster.cluster.agents[1].id not in {s["id"] for s in slaves}
@@ -84,7 +84,7 @@ def test_checkpointed_task_survives_agent_restart(start_cluster: Callable[..., T
     driver = driver_factory(sched, framework, on=cluster)
     _, pid = launch_on_second_agent(sched, driver, cluster, "durable")
     cluster.call(cluster.cluster.stop_agent(1))
-    unreachable = sched.status_of("durable", "TASK_UNREACHABLE", timeout=5)
+    unreachable = sched.status_of("durable", "TASK_UNREACHABLE", timeout=30)
     assert unreachable["reason"] == "REASON_AGENT_REMOVED" and "unreachable_time" in unreachable
     assert alive(pid)
     cluster.call(cluster.cluster.restart_agent(1))

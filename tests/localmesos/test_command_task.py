@@ -19,18 +19,23 @@ from typing import Any, Protocol
 
 import pytest
 
+from localmesos.clock import LOOP_CLOCK, Clock
 from localmesos.command_task import DEFAULT_PATH, CommandTask
 from localmesos.process_stats import process_tree_pids, read_proc_stat
+from tests.localmesos.manual_clock import ManualClock
+from tests.polling import eventually
 
 ENV = {"PATH": os.environ.get("PATH", DEFAULT_PATH), "MESOS_EXECUTOR_ID": "t1"}
 BASE_KEYS = {"task_id", "state", "source", "timestamp", "uuid"}
 IGNORE_TERM = "trap '' TERM; echo ready; sleep 30"
+GRACE = 0.25  # grace periods and deadlines on a ManualClock: binary fractions, so the sums stay exact
+EPS = 0.125
 
 
 class Runner(Protocol):
     def __call__(self, task_info: dict[str, Any], *, environment: dict[str, str] | None = None,
                  killing_state: bool = False, default_grace_period: float = 3.0,
-                 on_status: Callable[[dict[str, Any]], None] | None = None,
+                 on_status: Callable[[dict[str, Any]], None] | None = None, clock: Clock = LOOP_CLOCK,
                  ) -> tuple[CommandTask, list[dict[str, Any]]]: ...
 
 
@@ -40,7 +45,7 @@ async def run(tmp_path: pathlib.Path) -> AsyncIterator[Runner]:
 
     def make(task_info: dict[str, Any], *, environment: dict[str, str] | None = None,
              killing_state: bool = False, default_grace_period: float = 3.0,
-             on_status: Callable[[dict[str, Any]], None] | None = None,
+             on_status: Callable[[dict[str, Any]], None] | None = None, clock: Clock = LOOP_CLOCK,
              ) -> tuple[CommandTask, list[dict[str, Any]]]:
         statuses: list[dict[str, Any]] = []
 
@@ -52,7 +57,7 @@ async def run(tmp_path: pathlib.Path) -> AsyncIterator[Runner]:
         task = CommandTask(task_info, sandbox=tmp_path,
                            environment=dict(ENV if environment is None else environment),
                            on_status=record, killing_state=killing_state,
-                           default_grace_period=default_grace_period)
+                           default_grace_period=default_grace_period, clock=clock)
         created.append(task)
         return task, statuses
 
@@ -102,14 +107,6 @@ def nanos(seconds: float) -> dict[str, int]:
 def alive(pid: int) -> bool:
     stat = read_proc_stat(pid)
     return stat is not None and stat.state not in ("Z", "X")
-
-
-async def eventually(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
 
 
 async def wait_for_output(path: pathlib.Path, text: str) -> None:
@@ -272,12 +269,12 @@ async def test_missing_sandbox_fails(tmp_path: pathlib.Path) -> None:
 
 
 async def test_kill_sends_sigterm_and_ends_task_killed(run: Runner) -> None:
-    task, statuses = run(info("sleep 30"))
+    clock = ManualClock()  # stands still: the SIGKILL of the grace period can never come
+    task, statuses = run(info("sleep 30"), clock=clock)
     await task.start()
-    started = time.monotonic()
     await task.kill()
+    assert [name for _, name in clock.pending()] == ["_escalate"]
     final = await asyncio.wait_for(task.wait(), 10)
-    assert time.monotonic() - started < 2
     assert states(statuses) == ["TASK_STARTING", "TASK_RUNNING", "TASK_KILLED"]
     assert final["message"] == "Command terminated with signal Terminated"
     assert set(final) == BASE_KEYS | {"message"}
@@ -303,12 +300,23 @@ async def test_killed_task_that_exits_zero_is_still_killed(
     assert (final["state"], final["message"]) == ("TASK_KILLED", "Command exited with status 0")
 
 
+async def _survives_until_the_deadline(task: CommandTask, clock: ManualClock, deadline: float) -> None:
+    """The SIGKILL is armed for exactly ``deadline``; a step short of it the task still runs (it ignores
+    SIGTERM), and reaching it kills the task."""
+    assert clock.pending() == [(deadline, "_escalate")]
+    assert clock.advance(deadline - EPS) == []
+    await asyncio.sleep(0.1)  # room for a wrong early end to show (the process ignores SIGTERM)
+    assert not task.terminal and task.pid is not None
+    os.kill(task.pid, 0)  # still alive
+    assert clock.advance(EPS) == ["_escalate"]
+
+
 @pytest.mark.parametrize(
     ("kill_arg", "extra", "default_grace"),
     [
-        (0.3, {"kill_policy": {"grace_period": nanos(30)}}, 3.0),  # KILL's grace wins
-        (None, {"kill_policy": {"grace_period": nanos(0.3)}}, 30.0),  # then the kill policy
-        (None, {}, 0.3),  # then the default
+        (GRACE, {"kill_policy": {"grace_period": nanos(30)}}, 3.0),  # KILL's grace wins
+        (None, {"kill_policy": {"grace_period": nanos(GRACE)}}, 30.0),  # then the kill policy
+        (None, {}, GRACE),  # then the default
     ],
     ids=["kill-argument", "kill-policy", "default"],
 )
@@ -316,34 +324,34 @@ async def test_sigkill_after_grace_period(
     run: Runner, tmp_path: pathlib.Path, kill_arg: float | None, extra: dict[str, Any],
     default_grace: float,
 ) -> None:
-    task, _ = run(info(IGNORE_TERM, **extra), default_grace_period=default_grace)
+    clock = ManualClock()
+    task, _ = run(info(IGNORE_TERM, **extra), default_grace_period=default_grace, clock=clock)
     await task.start()
     await wait_for_output(tmp_path / "stdout", "ready")
-    started = time.monotonic()
     await task.kill(kill_arg)
+    await _survives_until_the_deadline(task, clock, GRACE)
     final = await asyncio.wait_for(task.wait(), 10)
-    elapsed = time.monotonic() - started
-    assert 0.25 <= elapsed < 2.5
     assert (final["state"], final["message"]) == (
         "TASK_KILLED", "Command terminated with signal Killed")
 
 
 @pytest.mark.parametrize(
     ("first", "second"),
-    [(30.0, 0.3), (0.3, 30.0)],
+    [(30.0, GRACE), (GRACE, 30.0)],
     ids=["second-kill-shortens", "second-kill-cannot-extend"],
 )
 async def test_repeated_kill_only_shortens(
     run: Runner, tmp_path: pathlib.Path, first: float, second: float
 ) -> None:
-    task, statuses = run(info(IGNORE_TERM), killing_state=True)
+    clock = ManualClock()
+    task, statuses = run(info(IGNORE_TERM), killing_state=True, clock=clock)
     await task.start()
     await wait_for_output(tmp_path / "stdout", "ready")
-    started = time.monotonic()
     await task.kill(first)
+    clock.advance(EPS)  # the second kill comes later: its grace counts from the first kill
     await task.kill(second)
+    await _survives_until_the_deadline(task, clock, GRACE - EPS)
     final = await asyncio.wait_for(task.wait(), 10)
-    assert 0.25 <= time.monotonic() - started < 2.5
     assert final["message"] == "Command terminated with signal Killed"
     assert states(statuses).count("TASK_KILLING") == 1
 
@@ -399,21 +407,27 @@ async def test_signal_from_someone_else_is_task_failed(run: Runner) -> None:
 
 
 async def test_max_completion_time_fails_the_task(run: Runner) -> None:
-    task, statuses = run(info("sleep 30", max_completion_time=nanos(0.3)), killing_state=True)
-    started = time.monotonic()
+    clock = ManualClock()
+    task, statuses = run(info("sleep 30", max_completion_time=nanos(GRACE)), killing_state=True, clock=clock)
     await task.start()
+    assert clock.pending() == [(GRACE, "_max_completion_reached")]  # counted from the start
+    assert clock.advance(GRACE - EPS) == []
+    await asyncio.sleep(0.1)  # room for a wrong early end to show
+    assert not task.terminal
+    assert clock.advance(EPS) == ["_max_completion_reached", "_escalate"]  # no grace: SIGKILL at once
     final = await asyncio.wait_for(task.wait(), 10)
-    assert 0.25 <= time.monotonic() - started < 2.5
     assert states(statuses) == ["TASK_STARTING", "TASK_RUNNING", "TASK_FAILED"]  # no KILLING
     assert final["reason"] == "REASON_MAX_COMPLETION_TIME_REACHED"
     assert final["message"].startswith("Command terminated with signal ")
 
 
 async def test_max_completion_time_not_reached(run: Runner) -> None:
-    task, statuses = run(info("exit 0", max_completion_time=nanos(0.2)))
+    clock = ManualClock()
+    task, statuses = run(info("exit 0", max_completion_time=nanos(GRACE)), clock=clock)
     await task.start()
     final = await asyncio.wait_for(task.wait(), 10)
-    await asyncio.sleep(0.3)
+    assert clock.pending() == []  # the timer went with the end
+    assert clock.advance(2 * GRACE) == []
     assert final["state"] == "TASK_FINISHED"
     assert len(statuses) == 3
 
@@ -456,12 +470,15 @@ async def test_kill_and_start_after_terminal_are_no_ops(run: Runner) -> None:
 async def test_shutdown_kills_with_its_grace_and_waits(
     run: Runner, tmp_path: pathlib.Path
 ) -> None:
-    task, statuses = run(info(IGNORE_TERM, kill_policy={"grace_period": nanos(30)}))
+    clock = ManualClock()
+    task, statuses = run(info(IGNORE_TERM, kill_policy={"grace_period": nanos(30)}), clock=clock)
     await task.start()
     await wait_for_output(tmp_path / "stdout", "ready")
-    started = time.monotonic()
-    await asyncio.wait_for(task.shutdown(0.3), 10)
-    assert 0.25 <= time.monotonic() - started < 2.5
+    shutdown = asyncio.ensure_future(task.shutdown(GRACE))  # its own grace, not the kill policy's 30 s
+    await asyncio.sleep(0)
+    await _survives_until_the_deadline(task, clock, GRACE)
+    assert not shutdown.done()  # it waits for the end
+    await asyncio.wait_for(shutdown, 10)
     assert task.terminal
     assert (statuses[-1]["state"], statuses[-1]["message"]) == (
         "TASK_KILLED", "Command terminated with signal Killed")
@@ -564,7 +581,7 @@ async def test_http_health_check_on_a_real_http_server(run: Runner) -> None:
     task, statuses = run(info(command, health_check=hc("HTTP", {"port": port, "path": "/",
                                                                 "scheme": "http"})))
     await task.start()
-    await eventually(lambda: bool(health_updates(statuses)), timeout=8)
+    await eventually(lambda: bool(health_updates(statuses)))
     await asyncio.sleep(0.3)
     await task.kill()
     await asyncio.wait_for(task.wait(), 10)

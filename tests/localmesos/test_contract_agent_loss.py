@@ -3,19 +3,22 @@
 The recording killed agent 2 (SIGTERM) under two non-checkpointing frameworks, D (not partition-aware) and E
 (PARTITION_AWARE), and later under two checkpointing ones, F and G; agent 2 came back ~25 s later with the
 same work dir. Here ``stop_agent(1)`` / ``restart_agent(1)`` do the same, with ``agent_ping_timeout`` 0.3 s x 3
-instead of 2 s x 3: times are compared as ratios of that removal timeout.
+instead of 2 s x 3. On real time a loaded machine can only delay events, so what is checked is the recorded
+order and that nothing that waits for the removal timeout comes before it; the exact deadline is driven on a
+hand-advanced clock in ``test_protocol_deadlines``. All four frameworks' completed records are compared.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from tests.localmesos import transcripts as T
 from tests.localmesos.conftest import ThreadedCluster
+from tests.polling import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -24,6 +27,7 @@ REC_PING, REC_PINGS = 2.0, 3
 GET = {"Accept": "application/json"}
 REC_STATE = T.load("11")["response"]["body"]["json"]
 REC_TASKS = {t["id"]: t for t in T.load("16b")["response"]["body"]["json"]["tasks"] if "id" in t}
+REC_FW_D = next(f for f in REC_STATE["completed_frameworks"] if f.get("name") == "rec-fw-d-not-partition-aware")
 
 
 @pytest.fixture
@@ -33,18 +37,20 @@ def live(start_cluster: Callable[..., ThreadedCluster]) -> ThreadedCluster:
                          agent_ping_timeout=PING, max_agent_ping_timeouts=PINGS, status_update_retry_interval=1)
 
 
-@pytest.fixture
-def schedulers() -> Iterator[list[T.Scheduler]]:
-    made: list[T.Scheduler] = []
-    yield made
-    for s in made:
-        s.close()
-
-
 def _same(cluster: ThreadedCluster, expected: Any, actual: Any, what: str,
           ignore: tuple[str, ...] = T.BY_NATURE) -> None:
     T.assert_normalized_same(expected, actual, ignore, what=what, expected_literals=T.REC_LITERALS,
                              actual_literals=T.live_literals(cluster))
+
+
+def _rec_completed_framework(info: dict[str, Any], task: str) -> dict[str, Any]:
+    """The completed framework as the recording's ``/master/state`` shows it. Its list was cut at 6 and holds D
+    only; E, F and G differ from D in nothing but what their recorded FrameworkInfo says (name, capabilities,
+    checkpoint) and their task, which ``/master/tasks`` (16b) recorded for all four."""
+    rec_task = REC_TASKS[task]
+    return {**REC_FW_D, "id": rec_task["framework_id"], "name": info["name"],
+            "capabilities": [c["type"] for c in info.get("capabilities", [])],
+            "checkpoint": bool(info.get("checkpoint", False)), "completed_tasks": [rec_task]}
 
 
 def _events(rec: dict[str, Any]) -> list[tuple[float, dict[str, Any]]]:
@@ -73,7 +79,8 @@ def _setup(cluster: ThreadedCluster, schedulers: list[T.Scheduler], rec_first: d
     first.accept(first.get_offer(agent1), [T.command_task(first_task, agent1, "sleep 300")],
                  filters={"refuse_seconds": first_filter})
     assert first.wait_update(first_task, "TASK_RUNNING")
-    time.sleep(0.1)
+    wait_for(lambda: [(task, state) for task, state, _ in first.acks] == [
+        (first_task, "TASK_STARTING"), (first_task, "TASK_RUNNING")], what=f"{first_task}'s updates acknowledged")
     outstanding = [o["id"] for e in first.stream.events() if e["type"] == "OFFERS" for o in e["offers"]["offers"]
                    if o["id"]["value"] not in first.used]
     first.call({"type": "DECLINE", "framework_id": {"value": first.fid},
@@ -83,7 +90,7 @@ def _setup(cluster: ThreadedCluster, schedulers: list[T.Scheduler], rec_first: d
     second.accept(second.get_offer(agent1), [T.command_task(second_task, agent1, "sleep 300")],
                   filters={"refuse_seconds": second_filter})
     assert second.wait_update(second_task, "TASK_RUNNING")
-    held = second.get_offer(agent1, timeout=5)
+    held = second.get_offer(agent1, timeout=30)
     return first, second, held
 
 
@@ -122,34 +129,38 @@ def _run(cluster: ThreadedCluster, schedulers: list[T.Scheduler], files: tuple[s
     def is_failure(e: dict[str, Any]) -> bool:
         return bool(e["type"] == "FAILURE")
 
-    fail_a = a.stream.wait(is_failure, timeout * 3)
-    fail_b = b.stream.wait(is_failure, timeout * 3)
+    fail_a = a.stream.wait(is_failure, 30)
+    fail_b = b.stream.wait(is_failure, 30)
     assert fail_a is not None and fail_b is not None
     views.append(_view(cluster, agent1))
     for sched, fail, t_kill, rec, rec_kill in ((a, fail_a, t_kill_a, rec_a, rec_kill_a),
                                                  (b, fail_b, t_kill_b, rec_b, rec_kill_b)):
         rec_fail = next(t for t, e in _events(rec) if e["type"] == "FAILURE")
         rec_ratio = (rec_fail - rec_kill) / rec_timeout
-        ratio = (fail.t - t_kill) / timeout
-        assert 1.0 <= rec_ratio <= 1.35, rec_ratio
-        assert 1.0 <= ratio <= 1.6, f"FAILURE {fail.t - t_kill:.2f}s after the kill, timeout {timeout}s"
-        # Everything before the FAILURE, in the recorded order and with the recorded timing class:
-        # "at once" (within 0.1 of the timeout) or "after the ping timeout".
+        assert 1.0 <= rec_ratio <= 1.35, rec_ratio  # the recording (data)
+        # Live, what load cannot change: the FAILURE never before the removal timeout.
+        assert fail.t - t_kill >= timeout, f"FAILURE {fail.t - t_kill:.2f}s after the kill, timeout {timeout}s"
+        # Everything before the FAILURE, in the recorded order, each in its recorded timing class: "at once"
+        # events (recorded ~40 ms after the kill, vs ~7 s) come before every "after the ping timeout" one, and
+        # those never before the timeout. (At once means with the clock standing still: test_protocol_deadlines.)
         rec_mid = [(t, e) for t, e in _events(rec) if rec_kill <= t <= rec_fail]
         live_mid = [(r.t, r.record) for r in sched.stream.snapshot()
                     if t_kill <= r.t <= fail.t and r.record["type"] != "HEARTBEAT"]
         assert [e["type"] for _, e in live_mid] == [e["type"] for _, e in rec_mid]
-        for (rt, re_), (lt, _) in zip(rec_mid, live_mid):
-            at_once = (rt - rec_kill) / rec_timeout < 0.1   # recorded: ~40 ms vs ~7 s
-            assert at_once == (lt - t_kill < min(0.3, 0.5 * timeout)), (
-                f"{re_['type']} at {lt - t_kill:.2f}s after the kill; recorded {rt - rec_kill:.2f}s")
+        classes = [(rt - rec_kill) / rec_timeout < 0.1 for rt, _ in rec_mid]
+        assert classes == sorted(classes, reverse=True), classes  # the recording: at-once ones first
+        for at_once, (rt, re_), (lt, _) in zip(classes, rec_mid, live_mid):
+            if not at_once:
+                assert lt - t_kill >= timeout, (
+                    f"{re_['type']} at {lt - t_kill:.2f}s after the kill, before the timeout; recorded "
+                    f"{rt - rec_kill:.2f}s")
 
     cluster.call(cluster.cluster.restart_agent(1))
     if checkpoint:
         assert a.wait_update(tasks[0], "TASK_RUNNING", pred=lambda s: s.get("source") == "SOURCE_MASTER")
         assert b.wait_update(tasks[1], "TASK_RUNNING", pred=lambda s: s.get("source") == "SOURCE_MASTER")
     assert a.stream.wait(lambda e: e["type"] == "OFFERS" and e["offers"]["offers"][0]["agent_id"]["value"] == agent1,
-                         5, start=len(a.stream.snapshot()) - 3)
+                         30, start=len(a.stream.snapshot()) - 3)
     time.sleep(1.2)  # one more allocation round: the second framework gets nothing, as recorded
     views.append(_view(cluster, agent1))
 
@@ -176,12 +187,9 @@ def _run(cluster: ThreadedCluster, schedulers: list[T.Scheduler], files: tuple[s
     for task in tasks:
         _same(cluster, REC_TASKS[task], listed[task], f"/master/tasks {task}")
     state = T.request(cluster.address, "GET", "/master/state", headers=GET).json()
-    for sched in (a, b):
-        name = sched.info["name"]
-        rec_fw = next((f for f in REC_STATE["completed_frameworks"] if f.get("name") == name), None)
-        if rec_fw is not None:  # the recorded list was cut at 6 frameworks
-            ours = next(f for f in state["completed_frameworks"] if f["id"] == sched.fid)
-            _same(cluster, rec_fw, ours, f"completed framework {name}")
+    for sched, task in zip((a, b), tasks):
+        ours = next(f for f in state["completed_frameworks"] if f["id"] == sched.fid)
+        _same(cluster, _rec_completed_framework(sched.info, task), ours, f"completed framework {sched.info['name']}")
 
 
 def test_agent_loss_non_checkpointing(live: ThreadedCluster, schedulers: list[T.Scheduler]) -> None:

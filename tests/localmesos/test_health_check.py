@@ -28,6 +28,7 @@ from localmesos.health_check import (
     tcp_probe,
 )
 from localmesos.process_stats import read_proc_stat
+from tests.polling import eventually
 
 ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
 
@@ -43,13 +44,6 @@ def _free_port() -> int:
         port: int = sock.getsockname()[1]
         return port
 
-
-async def _eventually(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
 
 
 # --------------------------------------------------------------------------------------
@@ -100,7 +94,7 @@ def test_explicit_values_and_zero_timeout_means_no_timeout() -> None:
         {"type": "HTTP", "http": {"port": 80, "scheme": "ftp"}},
         {"type": "TCP", "tcp": {"port": "x"}},
         {"type": "TCP", "tcp": {"port": 1}, "interval_seconds": -1},
-        {"type": "TCP", "tcp": {"port": 1}, "consecutive_failures": 0},
+        {"type": "TCP", "tcp": {"port": 1}, "consecutive_failures": -1},
         {"type": "TCP", "tcp": {"port": 1}, "delay_seconds": "soon"},
     ],
 )
@@ -233,16 +227,17 @@ async def test_cancelled_command_probe_kills_its_processes(
     tmp_path: pathlib.Path, stray_pids: list[int]
 ) -> None:
     probe = command_probe(
-        {"value": "sleep 30 & echo $! > child.pid; echo $$ > main.pid; exec sleep 30"},
+        {"value": "sleep 600 & echo $! > child.pid; echo $$ > main.pid; exec sleep 600"},
         env=ENV, cwd=tmp_path,
     )
-    started = time.monotonic()
-    with pytest.raises(TimeoutError):
-        await asyncio.wait_for(probe(), 0.3)
-    assert time.monotonic() - started < 3
+    # The probe's own timeout ends it; the outer deadline only catches a cancellation that waits for the
+    # probe's processes to end by themselves (600 s).
+    async with asyncio.timeout(60):
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(probe(), 0.3)
     pids = [int((tmp_path / name).read_text()) for name in ("child.pid", "main.pid")]
     stray_pids.extend(pids)
-    await _eventually(lambda: not any(_alive(pid) for pid in pids))
+    await eventually(lambda: not any(_alive(pid) for pid in pids))
 
 
 # --------------------------------------------------------------------------------------
@@ -323,15 +318,13 @@ async def test_http_check_timeout_is_a_failure(http_port: int) -> None:
     })
     updates: list[HealthUpdate] = []
     checker = HealthChecker(config, make_probe(config, env=ENV), updates.append)
-    started = time.monotonic()
     checker.start()
     try:
-        await _eventually(lambda: bool(updates))
+        await eventually(lambda: bool(updates))  # /slow answers only after 5 s: the 0.2 s timeout ended it
     finally:
         await checker.aclose()
-    assert time.monotonic() - started < 2
     assert updates[0].healthy is False and updates[0].kill_task is True
-    assert "has not returned" in updates[0].message
+    assert updates[0].message == "HTTP health check has not returned after 0.2s"
 
 
 async def test_tcp_probe() -> None:
@@ -368,7 +361,7 @@ async def test_delay_is_respected(tmp_path: pathlib.Path) -> None:
     started = time.monotonic()
     checker.start()
     try:
-        await _eventually(lambda: bool(updates))
+        await eventually(lambda: bool(updates))
     finally:
         await checker.aclose()
     assert updates[0][0] - started >= 0.4
@@ -377,27 +370,50 @@ async def test_delay_is_respected(tmp_path: pathlib.Path) -> None:
 
 async def test_interval_starts_after_the_previous_check_finished(tmp_path: pathlib.Path) -> None:
     updates: list[tuple[float, HealthUpdate]] = []
-    checker = _checker(tmp_path, "sleep 0.2", updates, interval=0.1)
+    config = parse_health_check({"command": {"value": "sleep 0.2"}, "delay_seconds": 0, "interval_seconds": 0.1,
+                                 "timeout_seconds": 5, "grace_period_seconds": 0, "consecutive_failures": 3})
+    real_probe = make_probe(config, env=ENV, cwd=tmp_path)
+    runs: list[tuple[float, float]] = []
+
+    async def timed_probe() -> Any:
+        began = time.monotonic()
+        result = await real_probe()
+        runs.append((began, time.monotonic()))
+        return result
+
+    checker = HealthChecker(config, timed_probe, lambda u: updates.append((time.monotonic(), u)))
     checker.start()
-    await asyncio.sleep(1.0)
-    await checker.aclose()
-    # each cycle takes >= 0.3 s (0.2 s check + 0.1 s interval): at most 4 checks in 1 s
-    assert 2 <= checker.checks_run <= 4
+    try:
+        await eventually(lambda: len(runs) >= 3, what="three checks")
+    finally:
+        await checker.aclose()
+    # Never overlapping, and each one starts a full interval after the previous one ended (load only delays).
+    for (_, ended), (began, _) in zip(runs, runs[1:]):
+        assert began - ended >= 0.1, runs
     assert [u.healthy for _, u in updates] == [True]
 
 
 async def test_grace_period_ignores_failures_until_it_ends(tmp_path: pathlib.Path) -> None:
-    updates: list[tuple[float, HealthUpdate]] = []
-    checker = _checker(tmp_path, "false", updates, grace_period=0.5, consecutive_failures=1)
-    started = time.monotonic()
+    # The grace period counts on the checker's clock: here one the test moves.
+    now = [100.0]
+    updates: list[HealthUpdate] = []
+    config = parse_health_check({"command": {"value": "false"}, "delay_seconds": 0, "interval_seconds": 0.02,
+                                 "timeout_seconds": 5, "grace_period_seconds": 0.5, "consecutive_failures": 1})
+    checker = HealthChecker(config, make_probe(config, env=ENV, cwd=tmp_path), updates.append,
+                            clock=lambda: now[0])
     checker.start()
     try:
-        await _eventually(lambda: bool(updates))
+        await eventually(lambda: checker.checks_run >= 3, what="three failed checks")
+        assert updates == []  # all ignored: still within the grace period
+        now[0] += 0.5  # its last instant: still ignored
+        ran = checker.checks_run
+        await eventually(lambda: checker.checks_run >= ran + 2, what="two more failed checks")
+        assert updates == []
+        now[0] += 0.125  # the grace period is over: the next failure counts
+        await eventually(lambda: bool(updates))
     finally:
         await checker.aclose()
-    assert checker.checks_run > 2  # several failures were ignored first
-    assert updates[0][0] - started > 0.5
-    assert updates[0][1].healthy is False and updates[0][1].kill_task is True
+    assert updates[0].healthy is False and updates[0].kill_task is True
 
 
 async def test_health_changes_are_reported_once_per_change(tmp_path: pathlib.Path) -> None:
@@ -407,13 +423,13 @@ async def test_health_changes_are_reported_once_per_change(tmp_path: pathlib.Pat
     marker.write_text("")
     checker.start()
     try:
-        await _eventually(lambda: len(updates) == 1)
+        await eventually(lambda: len(updates) == 1)
         await asyncio.sleep(0.3)  # still healthy: nothing new
         assert len(updates) == 1
         marker.unlink()
-        await _eventually(lambda: len(updates) >= 3)  # every counted failure is reported
+        await eventually(lambda: len(updates) >= 3)  # every counted failure is reported
         marker.write_text("")
-        await _eventually(lambda: updates[-1][1].healthy)
+        await eventually(lambda: updates[-1][1].healthy)
         count = len(updates)
         await asyncio.sleep(0.3)
         assert len(updates) == count  # the recovery was reported exactly once
@@ -438,7 +454,7 @@ async def test_stop_from_the_update_callback(tmp_path: pathlib.Path) -> None:
                                  "consecutive_failures": 2})
     checker = HealthChecker(config, make_probe(config, env=ENV, cwd=tmp_path), on_update)
     checker.start()
-    await _eventually(lambda: not checker.running)
+    await eventually(lambda: not checker.running)
     await asyncio.sleep(0.2)
     await checker.aclose()
     assert [(u.healthy, u.kill_task) for u in updates] == [(False, False), (False, True)]
@@ -448,15 +464,14 @@ async def test_aclose_kills_a_running_probe(
     tmp_path: pathlib.Path, stray_pids: list[int]
 ) -> None:
     updates: list[tuple[float, HealthUpdate]] = []
-    checker = _checker(tmp_path, "echo $$ > probe.pid; exec sleep 30", updates, timeout=0)
+    checker = _checker(tmp_path, "echo $$ > probe.pid; exec sleep 600", updates, timeout=0)
     checker.start()
-    await _eventually(lambda: (tmp_path / "probe.pid").exists()
+    await eventually(lambda: (tmp_path / "probe.pid").exists()
                       and (tmp_path / "probe.pid").read_text().strip() != "")
     pid = int((tmp_path / "probe.pid").read_text())
     stray_pids.append(pid)
     assert _alive(pid)
-    started = time.monotonic()
-    await checker.aclose()
-    assert time.monotonic() - started < 2
+    async with asyncio.timeout(60):  # a deadline for a close that would wait for the probe's 600 s
+        await checker.aclose()
     assert not _alive(pid)
     assert not checker.running and updates == []

@@ -10,6 +10,8 @@ from typing import Any, Callable
 import pytest
 from pymesos import MesosSchedulerDriver, Scheduler
 
+from tests.polling import wait_for
+
 from .conftest import ThreadedCluster
 
 
@@ -141,8 +143,8 @@ def test_failover_keeps_tasks(cluster: ThreadedCluster, driver_factory: Any) -> 
     sched.status_of("survivor", "TASK_RUNNING")
     driver.stop(failover=True)
     driver.join()
-    time.sleep(0.3)
     fw = cluster.run(lambda: cluster.master.frameworks[framework_id])
+    wait_for(lambda: cluster.run(lambda: not fw.connected), what="the master to see the driver gone")
     assert (fw.connected, fw.active) == (False, False)
     assert fw.tasks["survivor"].state == "TASK_RUNNING"
 

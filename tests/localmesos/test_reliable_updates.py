@@ -2,38 +2,41 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any, Callable
 
+from tests.polling import wait_for
+
 from .conftest import ThreadedCluster
+from .manual_clock import ManualClock
 from .test_pymesos_scheduler import RecordingScheduler, task_info, driver_factory  # noqa: F401
 
 
 def test_unacknowledged_update_is_retried_and_blocks_the_next(
         start_cluster: Callable[..., ThreadedCluster], driver_factory: Any) -> None:
-    fast_retries = start_cluster(1, status_update_retry_interval=0.4)
+    clock = ManualClock()  # the retransmission deadlines move only when the test says so
+    fast_retries = start_cluster(1, clock=clock, status_update_retry_interval=0.5)
     sched = RecordingScheduler(auto_ack=False)
     driver = driver_factory(sched, on=fast_retries)
     offer = sched.offers.get(timeout=10)
     driver.launchTasks(offer["id"], [task_info(offer, "gated", "sleep 0.3")])
     first = sched.status_of("gated", "TASK_STARTING")
-    t0 = time.monotonic()
-    # Re-sent with the same uuid after 0.4 s, then 0.8 s later (exponential backoff).
-    resends = []
-    for n in (2, 3):
-        _, again = sched.wait_for(lambda k, p: k == "status" and p["task_id"]["value"] == "gated" and
-                                  sum(1 for kind, e in sched.events if kind == "status"
-                                      and e["task_id"]["value"] == "gated") >= n, timeout=5)
-        resends.append(time.monotonic() - t0)
+
+    def delivered() -> int:
+        return sum(1 for kind, e in sched.events if kind == "status" and e["task_id"]["value"] == "gated")
+
+    # Re-sent with the same uuid 0.5 s later, then 1 s after that (exponential backoff), never earlier.
+    for n, gap in ((2, 0.5), (3, 1.0)):
+        assert "_forward_head" not in fast_retries.run(lambda: clock.advance(gap - 0.125))
+        assert fast_retries.run(lambda: clock.advance(0.125)).count("_forward_head") == 1
+        wait_for(lambda: delivered() >= n, what=f"delivery {n}")
     statuses = [e for k, e in sched.events if k == "status" and e["task_id"]["value"] == "gated"]
     assert [s["state"] for s in statuses[:3]] == ["TASK_STARTING"] * 3
     assert {s["uuid"] for s in statuses[:3]} == {first["uuid"]}
-    assert resends[1] - resends[0] > 0.6  # the gap doubles
     # The task has long finished on the agent, yet nothing later was delivered while STARTING is unacked.
     driver.acknowledgeStatusUpdate(first)
-    running = sched.status_of("gated", "TASK_RUNNING", timeout=5)
+    running = sched.status_of("gated", "TASK_RUNNING", timeout=30)
     driver.acknowledgeStatusUpdate(running)
-    finished = sched.status_of("gated", "TASK_FINISHED", timeout=5)
+    finished = sched.status_of("gated", "TASK_FINISHED", timeout=30)
     driver.acknowledgeStatusUpdate(finished)
 
 
@@ -64,10 +67,7 @@ def test_terminal_ack_removes_task_from_master(cluster: ThreadedCluster, driver_
         fw = cluster.master.frameworks[fw_id]
         return "quick" in fw.tasks, any(t.task_id == "quick" for t in fw.completed_tasks)
 
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and cluster.run(where) != (False, True):
-        time.sleep(0.05)
-    assert cluster.run(where) == (False, True)
+    wait_for(lambda: cluster.run(where) == (False, True), what="the acknowledged task completed in the master")
     # A finished, acknowledged task is unknown to explicit reconciliation (surprise 19).
     driver.reconcileTasks([{"task_id": {"value": "quick"}}])
     answer = sched.wait_for(lambda k, p: k == "status" and p.get("reason") == "REASON_RECONCILIATION")[1]

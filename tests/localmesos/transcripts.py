@@ -1,6 +1,6 @@
 """Golden-transcript helpers for the localmesos contract tests.
 
-Loads the recordings of a real Mesos 1.11.1 master and agents (``/work/shared/reference/mesos-transcripts``),
+Loads the recordings of a real Mesos 1.11.1 master and agents (``transcripts/`` beside this file; see its README),
 talks to a live localmesos cluster the way the recorder talked to the real one (``http.client`` for plain calls,
 a raw socket that decodes HTTP/1.1 chunked framing and RecordIO itself for SUBSCRIBE streams), and compares
 the two field by field.
@@ -32,7 +32,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-TRANSCRIPTS = Path("/work/shared/reference/mesos-transcripts")
+TRANSCRIPTS = Path(__file__).resolve().parent / "transcripts"
 
 
 def load(prefix: str) -> Any:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scheduler.events import EventBus, iso_timestamp
+from scheduler.events import MARATHON_EVENT_TYPES, EventBus, iso_timestamp
 
 
 async def test_filter_and_order() -> None:
@@ -35,3 +35,17 @@ async def test_slow_subscriber_is_closed_not_the_publisher() -> None:
 
 def test_timestamp_format() -> None:
     assert iso_timestamp(1795345166.778) == "2026-11-22T10:59:26.778Z"
+
+
+async def test_types_of_our_own_reach_only_subscribers_that_name_them() -> None:
+    bus = EventBus()
+    everything = bus.subscribe()
+    jobs = bus.subscribe(["job_run_success"])
+    assert bus.wants("job_run_success")
+    bus.publish("job_run_success", 1.0, jobId="a.b")
+    bus.publish("deployment_info", 2.0)
+    assert everything.queue.qsize() == 1 and everything.queue.get_nowait()["eventType"] == "deployment_info"
+    assert jobs.queue.qsize() == 1 and jobs.queue.get_nowait()["eventType"] == "job_run_success"
+    jobs.close()
+    assert not bus.wants("job_run_success") and bus.wants("status_update_event")
+    assert "job_run_success" not in MARATHON_EVENT_TYPES

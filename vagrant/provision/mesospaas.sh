@@ -74,6 +74,25 @@ for flag in --master --zk --http-address --http-port --work-dir; do
     || die "this checkout's 'mesospaas serve' has no $flag flag, which this cluster needs"
 done
 
+# Credentials (the API binds $NODE_IP, not loopback: 'mesospaas serve' refuses to run it open). Every instance
+# needs the same principals file (a standby hands requests to the leader, which checks them) and the same
+# secrets key, so the first node to provision makes them in the synced checkout, beside this script's folder
+# (vagrant/.credentials, which ignores itself for git), and every node installs a copy readable by mesospaas
+# only. The admin token is written once into vagrant/.credentials/admin-token on the host.
+CREDENTIALS=$SYNCED/vagrant/.credentials
+if [ ! -f "$CREDENTIALS/principals.json" ]; then
+  install -d -m 0700 "$CREDENTIALS"
+  echo '*' > "$CREDENTIALS/.gitignore"
+  "$APP/.venv/bin/mesospaas" auth token --file "$CREDENTIALS/principals.json" --name admin --grant 'admin:/**' \
+    | sed 's/^Authorization: Bearer //' > "$CREDENTIALS/admin-token"
+  head -c 32 /dev/urandom | base64 > "$CREDENTIALS/secrets.key"
+  log "made the cluster's principals file, admin token and secrets key in $CREDENTIALS"
+fi
+put_file "$STATE/principals.json" 0600 < "$CREDENTIALS/principals.json"
+put_file "$STATE/secrets.key" 0600 < "$CREDENTIALS/secrets.key"
+chown mesospaas:mesospaas "$STATE/principals.json" "$STATE/secrets.key"
+ADMIN_TOKEN=$(cat "$CREDENTIALS/admin-token")
+
 put_file /etc/default/mesospaas 0644 <<EOF
 # Written by vagrant/provision/mesospaas.sh on every provisioning run: put local changes in
 # /etc/default/mesospaas.local. Every 'mesospaas serve' flag reads MESOSPAAS_<FLAG> ('mesospaas serve --help').
@@ -82,6 +101,10 @@ MESOSPAAS_ZK=$STATE_ZK
 MESOSPAAS_HTTP_ADDRESS=$NODE_IP
 MESOSPAAS_HTTP_PORT=$API_PORT
 MESOSPAAS_WORK_DIR=$STATE
+MESOSPAAS_AUTH_FILE=$STATE/principals.json
+MESOSPAAS_AUTH_EXEMPT_PING=true
+MESOSPAAS_SECRETS_KEY_FILE=$STATE/secrets.key
+MESOSPAAS_AUDIT_LOG=$STATE/audit.jsonl
 EOF
 
 put_file /etc/systemd/system/mesospaas.service 0644 <<EOF
@@ -115,7 +138,8 @@ EOF
 start_service mesospaas.service "restarting mesospaas"
 
 if wait_until 60 curl -fsS -o /dev/null "http://$NODE_IP:$API_PORT/ping"; then
-  leader=$(curl -fsS --max-time 5 "http://$NODE_IP:$API_PORT/v2/leader" 2>/dev/null || true)
+  leader=$(curl -fsS --max-time 5 -H "Authorization: Bearer $ADMIN_TOKEN" "http://$NODE_IP:$API_PORT/v2/leader" \
+    2>/dev/null || true)
   log "API at http://$NODE_IP:$API_PORT (leader: ${leader:-not elected yet})"
   exit 0
 fi

@@ -1,0 +1,156 @@
+"""Service ports, as Marathon assigns them: 0 means "assign one", unique across apps, from a range.
+
+Owns: ``PortRange``, ``ServicePortRejected``, ``assign_service_ports`` (definition JSON in, definition JSON
+with every service port set out) and ``with_service_ports`` (the same applied to a deployment's target root
+and its definition bytes, called before versions are assigned so an unchanged app stays unchanged).
+
+Rules (Marathon's ``--local_port_min/max``, default [10000, 20000)):
+- A service port lives in ``portDefinitions[].port`` (host networking) or ``container.portMappings[]``
+  (``container.docker.portMappings[]``) ``.servicePort`` (bridge / container networking).
+- An explicit non-zero port is kept as given (it may lie outside the range); when another app already has
+  it the deployment is rejected with Marathon's message
+  ``Requested service port P conflicts with a service port in app /other``.
+- A 0 gets the port this app had at the same position before, when that is still free; otherwise the lowest
+  free port of the range (deterministic: no global random). The stored definition shows the assigned port,
+  so it survives updates and failover with the app.
+- ``requirePorts``: the assigned port is then also the host port (the spec carries it).
+- No free port left: rejected (``All service ports in [min, max) are in use``).
+
+Pure; JSON is parsed and re-encoded the way the API encodes definitions (sorted keys, compact).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from mesospaas.model.group import Group
+from mesospaas.model.ids import AppId
+
+
+@dataclass(frozen=True, slots=True)
+class PortRange:
+    low: int = 10000
+    high: int = 20000
+    """Exclusive, as Marathon's ``--local_port_max``."""
+
+    def __post_init__(self) -> None:
+        if not 0 < self.low < self.high <= 65536:
+            raise ValueError(f"service port range [{self.low}, {self.high}) is not a valid port range")
+
+
+@dataclass(frozen=True, slots=True)
+class ServicePortRejected:
+    message: str
+
+
+def _slots(definition: Mapping[str, Any]) -> list[tuple[list[Any], str]]:
+    """(list of port entries, key of the service port in each) of a definition."""
+    container = definition.get("container") or {}
+    docker = container.get("docker") or {}
+    for mappings in (container.get("portMappings"), docker.get("portMappings")):
+        if mappings:
+            return [(list(mappings), "servicePort")]
+    definitions = definition.get("portDefinitions")
+    if definitions:
+        return [(list(definitions), "port")]
+    return []
+
+
+def service_ports(definition: Mapping[str, Any]) -> list[int]:
+    return [int(entry.get(key, 0) or 0) for entries, key in _slots(definition) for entry in entries]
+
+
+def _set_ports(definition: dict[str, Any], ports: list[int]) -> dict[str, Any]:
+    out = copy.deepcopy(definition)
+    container = out.get("container") or {}
+    docker = container.get("docker") or {}
+    targets: list[dict[str, Any]]
+    if container.get("portMappings"):
+        targets, key = container["portMappings"], "servicePort"
+    elif docker.get("portMappings"):
+        targets, key = docker["portMappings"], "servicePort"
+    else:
+        targets, key = out.get("portDefinitions") or [], "port"
+    for entry, port in zip(targets, ports):
+        entry[key] = port
+    return out
+
+
+def assign_service_ports(current: Mapping[str, Mapping[str, Any]], incoming: Mapping[str, Mapping[str, Any]],
+                         ports: PortRange = PortRange()) -> dict[str, dict[str, Any]] | ServicePortRejected:
+    """``incoming`` (app id -> definition) with every service port assigned.
+
+    ``current`` holds the definitions of the apps already stored (including older definitions of incoming
+    apps, whose ports are reused); apps in both count as incoming."""
+    owner: dict[int, str] = {}
+    for app_id in sorted(current):
+        if app_id not in incoming:
+            for port in service_ports(current[app_id]):
+                if port:
+                    owner.setdefault(port, app_id)
+    for app_id in sorted(incoming):
+        for port in service_ports(incoming[app_id]):
+            if port:
+                holder = owner.get(port)
+                if holder is not None and holder != app_id:
+                    return ServicePortRejected(
+                        f"Requested service port {port} conflicts with a service port in app {holder}")
+                owner[port] = app_id
+    out: dict[str, dict[str, Any]] = {}
+    cursor = ports.low
+    for app_id in sorted(incoming):
+        wanted = service_ports(incoming[app_id])
+        previous = service_ports(current.get(app_id, {}))
+        assigned: list[int] = []
+        for position, port in enumerate(wanted):
+            if port == 0:
+                reuse = previous[position] if position < len(previous) else 0
+                if reuse and owner.get(reuse) is None:
+                    port = reuse
+                else:
+                    while cursor < ports.high and cursor in owner:
+                        cursor += 1
+                    if cursor >= ports.high:
+                        return ServicePortRejected(f"All service ports in [{ports.low}, {ports.high}) are in use")
+                    port = cursor
+                owner[port] = app_id
+            assigned.append(port)
+        definition = dict(incoming[app_id])
+        out[app_id] = _set_ports(definition, assigned) if assigned != wanted else definition
+    return out
+
+
+def _encoded(definition: Mapping[str, Any]) -> bytes:
+    return json.dumps(definition, separators=(",", ":"), sort_keys=True).encode()
+
+
+def with_service_ports(target: Group, definitions: Mapping[AppId, bytes], stored: Mapping[AppId, bytes],
+                       ports: PortRange = PortRange()) -> tuple[Group, dict[AppId, bytes]] | ServicePortRejected:
+    """The target root and definition bytes with service ports assigned to the apps in ``definitions``.
+
+    ``stored``: the current definition of every app already stored. Apps of the target that are in neither
+    are left as they are. Each assigned port is also written into the app's ``port_definitions`` (its host
+    port under ``requirePorts``)."""
+    incoming = {str(app_id): json.loads(raw) for app_id, raw in definitions.items() if target.app(app_id)}
+    if not incoming:
+        return target, dict(definitions)
+    current = {str(app_id): json.loads(raw) for app_id, raw in stored.items() if target.app(app_id)}
+    result = assign_service_ports(current, incoming, ports)
+    if isinstance(result, ServicePortRejected):
+        return result
+    out = dict(definitions)
+    for app_id, definition in result.items():
+        if definition == incoming[app_id]:
+            continue
+        out[AppId(app_id)] = _encoded(definition)
+        spec = target.app(app_id)
+        assigned = service_ports(definition)
+        if spec is not None and "portDefinitions" in definition and len(spec.port_definitions) == len(assigned):
+            spec = replace(spec, port_definitions=tuple(
+                replace(p, port=n) for p, n in zip(spec.port_definitions, assigned)))
+            target = target.update_app(spec)
+    return target, out
