@@ -8,7 +8,7 @@ from mesospaas.routing.render import slot_capacity
 from mesospaas.routing.runtime_plan import runtime_plan
 from tests.routing.apps import app, http_check, task
 
-OPTIONS = RenderOptions(admin_socket="/tmp/socket")
+OPTIONS = RenderOptions(admin_socket="/run/haproxy/admin.sock")
 
 
 def services(*apps: dict, groups: tuple[str, ...] = ("external",), gating: bool = True):  # type: ignore[no-untyped-def]
