@@ -3,12 +3,12 @@ it, a clash is Marathon's 422, and tasks show their service ports and ``ipAddres
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 import aiohttp
 from aiohttp.test_utils import TestServer
+
+from tests.polling import eventually
 
 
 async def _call(session: aiohttp.ClientSession, method: str, url: str, body: Any = None) -> tuple[int, Any]:
@@ -35,14 +35,11 @@ async def test_service_port_zero_is_assigned_kept_and_clashes_are_422(served: Te
         assert body["message"] == f"Requested service port {port} conflicts with a service port in app /web"
         status, body = await _call(session, "GET", f"{base}/v2/apps/other")
         assert status == 404
-        deadline = time.monotonic() + 60
-        while True:
-            status, body = await _call(session, "GET", f"{base}/v2/apps/web/tasks")
-            running = [t for t in body["tasks"] if t["state"] == "TASK_RUNNING" and t["version"]]
-            if running and running[0]["ipAddresses"] and len(body["tasks"]) == 1:
-                break
-            assert time.monotonic() < deadline, body
-            await asyncio.sleep(0.1)
+        async def running_with_addresses() -> list[dict[str, Any]] | None:
+            _, tasks = await _call(session, "GET", f"{base}/v2/apps/web/tasks")
+            found = [t for t in tasks["tasks"] if t["state"] == "TASK_RUNNING" and t["version"]]
+            return found if found and found[0]["ipAddresses"] and len(tasks["tasks"]) == 1 else None
+        running = await eventually(running_with_addresses, 60, "the task running with its addresses")
         assert running[0]["servicePorts"] == [port]
         assert running[0]["ipAddresses"][0]["protocol"] == "IPv4"
         assert running[0]["ipAddresses"][0]["ipAddress"].startswith("127.")
