@@ -32,12 +32,10 @@ from api.schemas.extensions import public_definition
 from api.errors import ApiError, Locked, Unprocessable
 from api.leader_proxy import (CONNECT_TIMEOUT, LEADER_PROXY, READ_TIMEOUT, SETTLE_INTERVAL, SETTLE_RETRIES,
                               LeaderProxy, leader_proxy)
-from api.platform import LeaderView, Platform
+from api.platform import EventStream, LeaderView, MetricsView, Platform
 from api.plans import HeavyPlans
-from mesospaas.errors import DeploymentConflict, DeploymentRejected
-from scheduler.acting import NotActing
-from scheduler.events import EventBus, iso_timestamp
-from scheduler.metrics import Metrics
+from mesospaas.errors import DeploymentConflict, DeploymentRejected, NotActing
+from mesospaas.timestamps import iso_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +72,7 @@ class ApiConfig:
         return f"{self.hostname}:{self.http_port}"
 
 
-EVENTS = web.AppKey("events", EventBus)
+EVENTS = web.AppKey("events", EventStream)
 CONFIG = web.AppKey("config", ApiConfig)
 NO_HA = "This instance runs without high availability (no --zk): there is no leadership to abdicate"
 
@@ -230,21 +228,27 @@ ROUTE_MODULES: list[Callable[[web.Application], None]] = [routes_apps.register, 
                                                          routes_metrics.register, routes_ui.register]
 
 
-def platform_metrics(platform: Platform) -> Metrics:
-    """The meters the platform carries (a runtime's own), or new ones (a platform without meters)."""
+def platform_metrics(platform: Platform) -> MetricsView:
+    """The meters the platform carries (a runtime's own); a ``TypeError`` for a platform without any (an HA
+    platform between terms, a fake): its composition root must hand ``metrics`` to ``build_api_app``."""
     try:
         found = getattr(platform, "metrics", None)
     except Exception:  # an HA platform between terms has no runtime to ask
         found = None
-    return found if isinstance(found, Metrics) else Metrics(process=False)
+    if found is None or not callable(getattr(found, "render", None)):
+        raise TypeError("build_api_app needs metrics=... for a platform without meters of its own")
+    meters: MetricsView = found
+    return meters
 
 
-def build_api_app(platform: Platform, bus: EventBus, config: ApiConfig,
-                  leadership: LeaderView | None = None, metrics: Metrics | None = None,
+def build_api_app(platform: Platform, bus: EventStream, config: ApiConfig,
+                  leadership: LeaderView | None = None, metrics: MetricsView | None = None,
                   security: auth.AuthConfig | None = None) -> web.Application:
-    """The API over ``platform``. ``leadership``: the leader election when several instances run (None: this
-    one always leads); then ``api.leader_proxy`` decides, before any route, where each request is served.
-    ``metrics``: the process's meters (``scheduler.metrics``; default: the platform's own)."""
+    """The API over ``platform`` (every argument a port of ``api.platform``, wired by the composition root).
+    ``bus``: the event stream (``scheduler.events.EventBus``). ``leadership``: the leader election when several
+    instances run (None: this one always leads); then ``api.leader_proxy`` decides, before any route, where
+    each request is served. ``metrics``: the process's meters (``scheduler.metrics.Metrics``; default: the
+    platform's own)."""
     metered = routes_metrics.metered_requests
     guards = auth.middlewares(security)  # issue 17: audit + authentication/authorisation (none when off)
     if leadership is None:

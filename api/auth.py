@@ -75,10 +75,22 @@ class AuthConfig:
     clock: Callable[[], float] = time.monotonic
     secrets: Any = None
     """The ``scheduler.secrets.SecretStore`` behind ``/v2/secrets`` (None: no ``--secrets-key-file``)."""
+    authenticator: Authenticator | None = None
+    """The principals (and quotas) the API serves with: made by ``install`` or by ``current_quotas``, whichever
+    comes first (the scheduler may tick before the API is up), and then shared."""
 
     @property
     def enabled(self) -> bool:
         return self.credentials is not None or self.auth_file is not None
+
+    def current_quotas(self) -> Mapping[str, Quota]:
+        """The tenants' quotas of the principals file, now (``{}`` without authentication): the jobs shell's
+        ``quotas`` for the runs a schedule starts (``scheduler.jobs``). SIGHUP's re-read changes them."""
+        if self.authenticator is None:
+            if not self.enabled:
+                return {}
+            self.authenticator = Authenticator(self)
+        return self.authenticator.quotas
 
 
 def parse_credentials(text: str) -> tuple[str, str]:
@@ -258,6 +270,15 @@ def forbidden() -> web.Response:
     return message(403, NOT_AUTHORIZED)
 
 
+def challenge_headers(request: web.Request, state: AuthState) -> dict[str, str]:
+    """The 401's ``WWW-Authenticate``. A page's own fetch (``X-Requested-With: XMLHttpRequest``, the UI's)
+    gets the Bearer challenge alone, so the browser shows no login dialog of its own for Basic (the UI has
+    its sign-in form; ``GET /ui/api/session`` tells it whether to offer user and password)."""
+    if request.headers.get("X-Requested-With") == "XMLHttpRequest":
+        return {"WWW-Authenticate": f'Bearer realm="{REALM}"'}
+    return {"WWW-Authenticate": state.authenticator.challenge()}
+
+
 def authenticate(request: web.Request, state: AuthState) -> tuple[Principal | None, bool]:
     """``(principal, credentials given)``."""
     header = request.headers.get("Authorization")
@@ -281,7 +302,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     principal, given = authenticate(request, state)
     if principal is None:
         text = INVALID_CREDENTIALS if given else "Authentication required"
-        return message(401, text, {"WWW-Authenticate": state.authenticator.challenge()})
+        return message(401, text, challenge_headers(request, state))
     if state.limiter is not None:
         wait = state.limiter.retry_after(principal.name)
         if wait:
@@ -368,7 +389,9 @@ def install(app: web.Application, config: AuthConfig) -> AuthState:
     """Keeps the auth state on ``app`` (the caller puts ``auth_middleware`` in the middleware list)."""
     from api import auth_routes
 
-    state = AuthState(config, Authenticator(config), Sessions(config.session_ttl, config.clock),
+    if config.authenticator is None:
+        config.authenticator = Authenticator(config)
+    state = AuthState(config, config.authenticator, Sessions(config.session_ttl, config.clock),
                       RateLimiter(config.rate_limit, config.clock) if config.rate_limit else None)
     app[AUTH] = state
     auth_routes.install(app)

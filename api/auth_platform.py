@@ -29,11 +29,11 @@ from typing import Any
 from api.auth import CURRENT_PRINCIPAL, LISTING_VIEW, NOT_AUTHORIZED
 from api.errors import ApiError, Unprocessable
 from api.routes_apps import ResponseCache
+from mesospaas.jobs.admission import run_demands, run_violations
 from mesospaas.model import AppId
 from mesospaas.model.group import Group
 from mesospaas.tenancy import Action, Principal, Quota, quota_violations
-from mesospaas.tenancy.grants import job_tenant
-from mesospaas.tenancy.quota import Demand, over_capacity_headroom
+from mesospaas.tenancy.quota import over_capacity_headroom
 
 
 class Forbidden(ApiError, ValueError):
@@ -99,16 +99,11 @@ def clamp_over_capacity(quotas: Mapping[str, Quota], before: Group, after: Group
     return result
 
 
-def run_demands(jobs: Mapping[Any, Any]) -> list[Demand]:
-    """One ``Demand`` per unfinished job run, under its job's tenant id."""
-    return [Demand(job_tenant(str(job_id)), state.spec.run.cpus, state.spec.run.mem, state.spec.run.disk)
-            for job_id, state in jobs.items() for _ in state.runs]
-
-
 class GuardedJobs:
     """The jobs shell with the quota check of ``POST /v1/jobs/{id}/runs``: a run counts one instance of its run
-    spec under the job's tenant (``team-a.nightly`` -> ``/team-a``), beside that tenant's apps. Checked when
-    the run is asked for; runs a schedule starts are not held back (the check is the API's)."""
+    spec under the job's tenant (``team-a.nightly`` -> ``/team-a``), beside that tenant's apps
+    (``mesospaas.jobs.admission``). Checked when the run is asked for; the runs a schedule or a dependency
+    starts are checked by the jobs shell itself (``scheduler.jobs``, recorded FAILED when refused)."""
 
     def __init__(self, inner: Any, platform: Any, quotas: Callable[[], Mapping[str, Quota]]) -> None:
         self._inner, self._platform, self._quotas = inner, platform, quotas
@@ -120,10 +115,7 @@ class GuardedJobs:
         limits = self._quotas()
         state = self._inner.jobs.get(job_id)
         if limits and state is not None:
-            held = [*self._platform.state.apps.values(), *run_demands(self._inner.jobs)]
-            run = state.spec.run
-            problems = quota_violations(limits, held, [*held, Demand(job_tenant(str(job_id)), run.cpus, run.mem,
-                                                                     run.disk)])
+            problems = run_violations(limits, self._platform.state.apps.values(), self._inner.jobs, state.spec)
             if problems:
                 raise QuotaRejected([p.message for p in problems])
         return await self._inner.start_run(job_id)

@@ -24,8 +24,8 @@ from typing import Any
 
 from aiohttp import web
 
-from api.auth import (AUTH, CURRENT_PRINCIPAL, NOT_AUTHORIZED, SESSION_COOKIE, AuthConfig, message,
-                      principal_of)
+from api.auth import (AUTH, CURRENT_PRINCIPAL, INVALID_CREDENTIALS, NOT_AUTHORIZED, SESSION_COOKIE, AuthConfig,
+                      challenge_headers, message, principal_of)
 from mesospaas.tenancy import Action, Principal
 from mesospaas.tenancy.grants import ROOT, job_tenant, normalise_id, overlaps
 
@@ -338,21 +338,27 @@ def event_filter(principal: Principal) -> Callable[[dict[str, Any]], dict[str, A
 
 # -- the UI's session ---------------------------------------------------------------------------------------
 async def open_session(request: web.Request) -> web.Response:
-    """``POST /v2/session`` ``{"token": "..."}`` (or an ``Authorization`` header): sets the session cookie."""
+    """``POST /v2/session`` ``{"token": "..."}``, ``{"username": "...", "password": "..."}`` (the Basic user of
+    ``--http-credentials``) or an ``Authorization`` header: sets the session cookie."""
     state = request.app.get(AUTH)
     if state is None:
         return message(404, "Authentication is off on this instance: there is nothing to sign in to")
-    token = None
+    body: Any = None
     try:
         body = json.loads(await request.read() or b"{}")
-        token = body.get("token") if isinstance(body, dict) else None
     except (ValueError, UnicodeDecodeError):
         pass
-    principal = principal_of(request)
+    body = body if isinstance(body, dict) else {}
+    token, user, password = body.get("token"), body.get("username"), body.get("password")
+    header = request.headers.get("Authorization")
+    principal = principal_of(request) or (state.authenticator.header(header) if header else None)
     if isinstance(token, str) and token:
         principal = state.authenticator.header(f"Bearer {token}")
+    elif isinstance(user, str) and user and isinstance(password, str):
+        principal = state.authenticator.basic(user, password)
     if principal is None:
-        return message(401, "Invalid token.", {"WWW-Authenticate": state.authenticator.challenge()})
+        return message(401, "Invalid token." if token or not user else INVALID_CREDENTIALS,
+                       challenge_headers(request, state))
     session = state.sessions.open(principal)
     response = web.json_response({"principal": principal.name, "grants": [str(g) for g in principal.grants]})
     response.set_cookie(SESSION_COOKIE, session, httponly=True, samesite="Strict", path="/",
@@ -475,7 +481,9 @@ DECLARATIONS: dict[tuple[str, str], Access] = {
     ("GET", "/v2/audit"): ADMIN_ONLY,
     # the web UI: its files carry no data (the page signs in through /v2/session); its API reads the cluster
     ("GET", "/ui"): PUBLIC,
+    ("GET", "/ui/"): PUBLIC,  # the page itself: it shows its sign-in form
     ("GET", "/ui/{name}"): PUBLIC,
+    ("GET", "/ui/api/session"): PUBLIC,  # whether to sign in, and how; names only the caller's own principal
     ("GET", "/ui/api/cluster"): SIGNED_IN,
 }
 """Every operation's needs. Listings answer every principal with a grant, filtered."""

@@ -14,12 +14,14 @@ grouped into a single ``{"path": ..., "errors": [...]}`` entry, in the order fir
 
 Two kinds of invalid body, as Marathon (reference §1.1) distinguishes them:
 
-- *JSON shape* ("Invalid JSON", 400): a value of the wrong JSON type, an unknown enum literal, a missing
-  required field. Messages are play-json's codes (``error.expected.jsstring``, ``error.expected.jsnumber``,
+- *JSON shape* (422 "Invalid JSON", as Marathon 1.5 and later answer; 1.4 and older said 400): a value of
+  the wrong JSON type, an unknown enum literal, a missing required field. Messages are play-json's codes (``error.expected.jsstring``, ``error.expected.jsnumber``,
   ``error.expected.int``, ``error.expected.jsboolean``, ``error.expected.jsarray``,
   ``error.expected.jsobject``, ``error.unknown.enum.literal``, ``error.path.missing``). Marathon stops at
   the reader, so when there is any shape error only shape errors are reported.
-- *Semantic* ("Object is not valid", 422): everything else (ranges, cross-field rules, ids, constraints).
+- *Semantic* (422 "Object is not valid"): everything else (ranges, cross-field rules, ids, constraints).
+
+A body that is not JSON at all stays 400 "Invalid JSON" with the parser's message (``UnparseableJson``).
 
 Fails: nothing here raises by itself; ``ApiError`` subclasses are raised by the schema layer and the routes.
 """
@@ -115,10 +117,11 @@ class ApiError(Exception):
 
 
 class InvalidDefinition(ApiError):
-    """A rejected app or group definition (400 "Invalid JSON" or 422 "Object is not valid").
+    """A rejected app or group definition: 422 "Invalid JSON" or 422 "Object is not valid".
 
-    Built from violations: if any is a JSON-shape violation the error is the 400 kind and reports only
-    those (Marathon never reaches semantic validation then); otherwise it is the 422 kind.
+    Built from violations: if any is a JSON-shape violation the message is "Invalid JSON" and only those are
+    reported (Marathon never reaches semantic validation then); otherwise it is "Object is not valid".
+    Both are 422, as Marathon 1.5 and later answer (``UnparseableJson`` is the only 400 "Invalid JSON").
     """
 
     def __init__(self, violations: Sequence[Violation]) -> None:
@@ -127,7 +130,7 @@ class InvalidDefinition(ApiError):
         shape = [v for v in violations if v.is_json_shape]
         self.violations: tuple[Violation, ...] = tuple(shape or violations)
         self.json_shape = bool(shape)
-        super().__init__(INVALID_JSON if shape else OBJECT_NOT_VALID, status=400 if shape else 422)
+        super().__init__(INVALID_JSON if shape else OBJECT_NOT_VALID, status=422)
 
     def body(self) -> dict[str, Any]:
         return {"message": self.message, "details": group_details(self.violations)}

@@ -14,6 +14,8 @@ application. Routing has not answered when it runs, so it decides for every path
   this proxy's, ``1.1 <me>`` is appended to ``X-Marathon-Via`` and the client's address to
   ``X-Forwarded-For``. The leader's status, headers and body (as received: still compressed when it was) come
   back, with ``1.1 <me>`` appended to the response's ``X-Marathon-Via``;
+- ZooKeeper out of reach (``LeaderView.coordination_lost``): ``api.stale_reads`` answers instead (reads from
+  this instance's last state with ``X-Mesospaas-Stale: true``, 503 for the rest);
 - no leader known, or the election still names this instance while it does not lead: the view is read again
   up to ``settle_retries`` times, ``settle_interval`` apart (it may lead by then, or a leader may appear),
   then 502 "Could not determine the current leader".
@@ -46,6 +48,7 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from api import stale_reads
 from api.platform import LeaderView
 
 log = logging.getLogger(__name__)
@@ -137,6 +140,8 @@ class LeaderProxy:
     async def dispatch(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path in LOCAL_PATHS:
             return await handler(request)
+        if stale_reads.coordination_lost(self.leadership):  # issue 18: no ZooKeeper, no leader: stale reads
+            return await stale_reads.answer(request, handler)
         for attempt in range(self.settle_retries + 1):
             is_leader, leader, me = self._read_view()
             if is_leader:

@@ -1,17 +1,32 @@
-"""What the HTTP API needs from the platform behind it, as a protocol (the scheduler runtime implements it).
+"""The ports of the HTTP API: what it needs from the platform behind it, as protocols.
 
-Keeping this here lets ``api`` depend only on the core (``mesospaas``): the composition root
-(``scheduler.local`` / ``scheduler.serve``) hands the runtime in. ``LeaderView`` is what the API needs from
-the leader election (``scheduler.ha``) when several instances run side by side.
+``api`` imports nothing from ``scheduler`` (``tests/architecture/test_import_rules.py``): it depends on the core
+(``mesospaas``) and on these protocols, and the composition root (``scheduler.serve`` / ``scheduler.local``, the
+test fixtures) hands the scheduler's implementations in:
+
+- ``Platform``: the runtime (``scheduler.runtime.SchedulerRuntime``, or ``scheduler.ha_runner``'s platform
+  that follows the current leader term); ``LeaderView``: the leader election (``scheduler.ha``);
+- ``EventStream``: the event bus behind ``/v2/events`` (``scheduler.events.EventBus``);
+- ``MetricsView``: the process's meters (``scheduler.metrics.Metrics``);
+- ``TaskUsageView``: the executors' usage reports (``scheduler.task_stats.TaskStats``, ``platform.task_stats``);
+- ``JobsView``: the jobs shell (``platform.jobs``, ``scheduler.jobs.JobsShell``), and ``JobsRefusal``, what it
+  raises for a request it refuses.
+
+Failures the platform may raise into a request: ``mesospaas.errors.NotActing`` (503), the core's
+``DeploymentConflict`` (409) and ``DeploymentRejected`` (422), a ``JobsRefusal`` on the job routes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Protocol
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from typing import Any, Protocol, runtime_checkable
 
-from mesospaas.health import CheckHealth
 from mesospaas.deploy.readiness import ReadinessResult
+from mesospaas.executor_protocol import UsageReport
+from mesospaas.health import CheckHealth
+from mesospaas.jobs.run import JobRun
+from mesospaas.jobs.spec import JobId, JobSpec, ScheduleSpec
+from mesospaas.jobs.step import JobState
 from mesospaas.launch.backoff import Backoff
 from mesospaas.model import AppId, AppSpec, Instance
 from mesospaas.model.deployment import DeploymentId, DeploymentPlan
@@ -74,7 +89,7 @@ class Platform(Protocol):
     def launch_queue(self) -> Any: ...
 
     jobs: Any
-    """The batch jobs (``scheduler.jobs.JobsShell``; typed loosely so ``api`` needs only the core here)."""
+    """The batch jobs: a ``JobsView`` (``scheduler.jobs.JobsShell``, or the guarded one of ``api.auth_platform``)."""
 
     def health_records(self, instance: Instance) -> Mapping[int, CheckHealth]:
         """The per-check health detail of the instance's current task, by check index (may be empty)."""
@@ -110,3 +125,111 @@ class LeaderView(Protocol):
     async def abdicate(self) -> None:
         """Give up leadership (``DELETE /v2/leader``)."""
         ...
+
+
+class EventSubscription(Protocol):
+    def events(self, keepalive: float) -> AsyncIterator[dict[str, Any] | None]:
+        """Events as they come, ``None`` after every ``keepalive`` seconds of silence; ends when the subscriber
+        fell too far behind (it then reconnects, as Marathon's clients do)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class EventStream(Protocol):
+    """The event bus as the API sees it: ``/v2/events`` subscribes, ``api_post_event`` is published."""
+
+    @property
+    def subscribers(self) -> int: ...
+
+    def subscribe(self, types: Iterable[str] | None = None) -> EventSubscription:
+        """``types``: the event types wanted (ours only when named); None: Marathon's own types."""
+        ...
+
+    def publish(self, event_type: str, now: float | None = None, **fields: Any) -> dict[str, Any]: ...
+
+
+class MetricsSources(Protocol):
+    subscribers: Callable[[], int] | None
+    """The number of event-stream subscribers, for the metrics (the API sets it)."""
+
+
+class MetricsView(Protocol):
+    """The process's meters: the API counts and times its requests and renders the registry."""
+
+    api_requests: Any
+    """A Prometheus counter labelled ``(method, route, status)``."""
+    api_duration: Any
+    """A Prometheus histogram labelled ``(method, route)``."""
+
+    @property
+    def sources(self) -> MetricsSources:
+        """Where scrape-time gauges read from (the API sets ``subscribers``)."""
+        ...
+
+    async def families(self) -> list[Any]:
+        """Every metric family (``prometheus_client`` ``Metric``s) of the registry, collected now."""
+        ...
+
+    async def render(self, accept: str | None) -> tuple[bytes, str]:
+        """The exposition for an ``Accept`` header: (body, content type)."""
+        ...
+
+
+class ReceivedUsageView(Protocol):
+    """One usage report of a task's executor, as received."""
+
+    @property
+    def report(self) -> UsageReport: ...
+
+    @property
+    def agent_id(self) -> str: ...
+
+    @property
+    def received_at(self) -> float: ...
+
+
+class TaskUsageView(Protocol):
+    def latest(self, task_id: str) -> ReceivedUsageView | None:
+        """The newest report of exactly this task (None: none, or only another incarnation's)."""
+        ...
+
+
+class JobsView(Protocol):
+    """The jobs shell as the Metronome routes use it; every change refused with a ``JobsRefusal``."""
+
+    jobs: Mapping[JobId, JobState]
+    diagnostics: Mapping[AppId, AppDiagnostics]
+    """Placement diagnostics of the runs waiting to launch, by their run spec's app id (``app_of``)."""
+
+    def get(self, job_id: JobId) -> JobState | None: ...
+
+    def app_of(self, spec: JobSpec) -> AppSpec:
+        """The one-instance run spec the job's runs are placed with."""
+        ...
+
+    def queued(self) -> list[tuple[JobId, list[JobRun]]]: ...
+
+    def finished_run(self, job_id: JobId, run_id: str) -> JobRun | None: ...
+
+    async def create(self, spec: JobSpec) -> JobState: ...
+
+    async def replace_spec(self, spec: JobSpec, *, with_schedules: bool = False) -> JobState: ...
+
+    async def delete(self, job_id: JobId, *, stop_current: bool) -> JobState: ...
+
+    async def start_run(self, job_id: JobId) -> JobRun: ...
+
+    async def stop_run(self, job_id: JobId, run_id: str) -> JobRun: ...
+
+    async def set_schedules(self, job_id: JobId, schedules: tuple[ScheduleSpec, ...]) -> JobState: ...
+
+
+@runtime_checkable
+class JobsRefusal(Protocol):
+    """A request the jobs shell refuses (a ``ValueError`` it raises): Metronome's status and message, keys for
+    the body (``extra``), and for a 422 the ``details`` as ``(path, message)`` pairs."""
+
+    status: int
+    message: str
+    extra: dict[str, Any]

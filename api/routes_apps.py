@@ -16,13 +16,15 @@ from typing import Any
 
 from aiohttp import web
 
+from api import roles
+from api.endpoints_text import endpoints_text
 from api.errors import (BadRequest, InvalidDefinition, Locked, NotFound, app_exists, app_not_found, parse_json,
                         task_not_found)
 from api.platform import Platform
 from api.schemas import AppDefinition, RollbackRequested, dump_app, load_app
 from api.schemas.extensions import EXTENSIONS_EMBED, public_definition
 from api.schemas.readiness import readiness_json
-from scheduler.task_stats import usage_json
+from api.task_usage import usage_json
 from mesospaas.health import CheckHealth, seeded
 from mesospaas.model import AppId, Condition, Instance
 from mesospaas.model.condition import mesos_state
@@ -343,11 +345,16 @@ async def deploy_apps(request: web.Request, apps: list[AppDefinition], *, force:
                       status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     platform = platform_of(request)
 
+    listed = {a.spec.id: f"/({i})/role" for i, a in enumerate(apps)}
+    default_role = roles.framework_role(request)
+
     def edit(root: Group) -> Group:
+        before = root
         for app in apps:
             deps = [str(d) for d in app.definition.get("dependencies", [])]
             root = root.update_app(app.spec, dependencies=deps)
-        return root
+        return roles.checked_roles(before, root, default_role,  # issue 17: Mesos roles (enforceRole)
+                                   roles.single_app_path if len(apps) == 1 else listed.__getitem__)
     deployment = await platform.deploy(edit, force=force, definitions={a.spec.id: encoded(a) for a in apps})
     return deployment_result(deployment, status, headers)
 
@@ -355,11 +362,14 @@ async def deploy_apps(request: web.Request, apps: list[AppDefinition], *, force:
 async def create_app(request: web.Request) -> web.Response:
     platform = platform_of(request)
     body = await read_json(request)
-    app = load_app(body)
+    app = load_app(body, default_role=roles.body_default_role(request, body))  # issue 17: enforceRole
     if app.spec.id in platform.state.apps or platform.state.root.group(app.spec.id) is not None:
         raise app_exists(app.spec.id)
+    default_role = roles.framework_role(request)
     deployment = await platform.deploy(
-        lambda root: root.update_app(app.spec, dependencies=[str(d) for d in app.definition.get("dependencies", [])]),
+        lambda root: roles.checked_roles(root, root.update_app(
+            app.spec, dependencies=[str(d) for d in app.definition.get("dependencies", [])]), default_role,
+            roles.single_app_path),
         force=flag(request, "force"), definitions={app.spec.id: encoded(app)})
     renderer = request.app[RENDERER]
     rendered = renderer.app(platform, app.spec.id, {"counts", "deployments"}) or dump_app(app)
@@ -376,7 +386,8 @@ async def put_app(request: web.Request, app_id: str, *, patch: bool) -> web.Resp
         raise app_not_found(app_id)
     partial = patch or flag(request, "partialUpdate", True)
     try:
-        app = load_app(body, partial=partial and existing is not None, existing=existing, app_id=app_id)
+        app = load_app(body, partial=partial and existing is not None, existing=existing, app_id=app_id,
+                       default_role=roles.app_default_role(request, app_id))
     except RollbackRequested as rollback:
         return await rollback_app(request, app_id, rollback.version)
     created = existing is None
@@ -409,7 +420,8 @@ async def put_apps(request: web.Request) -> web.Response:
         if patch and existing is None:
             raise app_not_found(str(raw_id))
         try:
-            apps.append(load_app(item, partial=partial and existing is not None, existing=existing))
+            apps.append(load_app(item, partial=partial and existing is not None, existing=existing,
+                                 default_role=roles.body_default_role(request, item)))
         except InvalidDefinition as error:
             raise error.prefixed(f"/({index})") from None
         except RollbackRequested:
@@ -454,20 +466,23 @@ def with_usage(request: web.Request, platform: Platform, tasks: list[dict[str, A
         task["stats"] = usage_json(received) if received is not None else None
 
 
+def wants_text(request: web.Request) -> bool:
+    """``Accept: text/plain`` without JSON: Marathon's endpoint list (``api.endpoints_text``)."""
+    accept = request.headers.get("Accept", "")
+    return "text/plain" in accept and "json" not in accept
+
+
 async def app_tasks(request: web.Request, app_id: str) -> web.Response:
     platform = platform_of(request)
     if AppId(app_id) not in platform.state.apps:
         raise app_not_found(app_id)
     definition = request.app[RENDERER].definition(platform, AppId(app_id))
+    if wants_text(request):
+        return web.Response(text=endpoints_text([(AppId(app_id), definition_service_ports(definition or {}),
+                                                   platform.instances_of(AppId(app_id)))]), content_type="text/plain")
     tasks = [task_json(i, definition, platform.health_records(i)) for i in platform.instances_of(AppId(app_id))
              if i.has_live_task]
     with_usage(request, platform, tasks)
-    if "text/plain" in request.headers.get("Accept", "") and "json" not in request.headers.get("Accept", ""):
-        lines = []
-        for task in tasks:
-            endpoints = " ".join(f"{task['host']}:{p}" for p in task["ports"])
-            lines.append(f"{app_id.strip('/').replace('/', '_')}\t{' '.join(map(str, task['servicePorts']))}\t{endpoints}")
-        return web.Response(text="\n".join(lines) + ("\n" if lines else ""), content_type="text/plain")
     return respond({"tasks": tasks})
 
 
@@ -501,6 +516,13 @@ async def kill_app_tasks(request: web.Request, app_id: str, task_id: str | None)
 async def all_tasks(request: web.Request) -> web.Response:
     platform = platform_of(request)
     renderer = request.app[RENDERER]
+    if wants_text(request):  # Marathon's text list: every app, its running tasks (no status filter)
+        by_app: dict[AppId, list[Instance]] = {app_id: [] for app_id in platform.state.apps}
+        for instance in platform.state.instances.values():
+            by_app.setdefault(instance.app_id, []).append(instance)
+        return web.Response(text=endpoints_text(
+            (app_id, definition_service_ports(renderer.definition(platform, app_id) or {}), instances)
+            for app_id, instances in by_app.items() if app_id in platform.state.apps), content_type="text/plain")
     wanted = {s.lower() for v in request.query.getall("status", []) + request.query.getall("status[]", [])
               for s in v.split(",")}
     tasks = []
@@ -513,9 +535,6 @@ async def all_tasks(request: web.Request) -> web.Response:
         tasks.append(task_json(instance, renderer.definition(platform, instance.app_id),
                                platform.health_records(instance)))
     with_usage(request, platform, tasks)
-    if "text/plain" in request.headers.get("Accept", "") and "json" not in request.headers.get("Accept", ""):
-        return web.Response(text="".join(f"{t['appId']}\t{t['host']}\t{','.join(map(str, t['ports']))}\n"
-                                         for t in tasks), content_type="text/plain")
     return respond({"tasks": tasks})
 
 

@@ -58,7 +58,7 @@ DESCRIPTION = (
     "Marathon REST API v2 as served by mesospaas. JSON in and out; timestamps are ISO-8601 UTC ending in Z; "
     "query booleans are case-insensitive. State-changing calls answer a DeploymentResult (creating an app: "
     "the app) and the Marathon-Deployment-Id header. Errors are Marathon's bodies: {\"message\": ...}, and "
-    "for invalid definitions 400 \"Invalid JSON\" / 422 \"Object is not valid\" with details [{\"path\", \"errors\"}]. "
+    "for invalid definitions 422 \"Invalid JSON\" (wrong JSON types) / \"Object is not valid\" with details [{\"path\", \"errors\"}]. "
     "App and group ids are paths: /v2/apps/shop/web addresses the app /shop/web."
 )
 
@@ -111,8 +111,10 @@ GROUP_ID = {"group_id": "Group path without the leading slash; it may contain sl
 TASK_ID = {"task_id": "Task id."}
 
 INVALID = (400, 413, 422)
-"""Every route taking a body: unparseable or ill-typed JSON (400), too large (413), not valid (422)."""
+"""Every route taking a body: unparseable JSON (400), too large (413), ill-typed or not valid (422)."""
 
+TASKS_AS_TEXT = ("With Accept: text/plain, Marathon's list: one line per app and service port, "
+                 "`app_id<TAB>servicePort<TAB>host:port<TAB>...` (running tasks).")
 ROUTES: tuple[RouteSpec, ...] = (
     # api.app
     RouteSpec("GET", "/ping", "Liveness: pong (text/plain, or \"pong\" when only JSON is accepted)",
@@ -171,7 +173,7 @@ ROUTES: tuple[RouteSpec, ...] = (
     # api.routes_apps: tasks
     RouteSpec("GET", "/v2/apps/{app_id:.+}/tasks", "Tasks of an app", response=TaskListResponseSchema,
               status_codes=(200, 404), tags=("tasks",), path_descriptions=APP_ID, query=(TASK_EMBED,),
-              description="With Accept: text/plain, one line per task (app, service ports, host:port...)."),
+              description=TASKS_AS_TEXT),
     RouteSpec("DELETE", "/v2/apps/{app_id:.+}/tasks", "Kill the tasks of an app (all, or those on one host)",
               response=TaskListResponseSchema, status_codes=(200, 400, 404, 409), tags=("tasks",),
               query=(QueryParam("host", description="Only the tasks on this agent host."), SCALE, WIPE, FORCE),
@@ -182,7 +184,7 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("GET", "/v2/tasks", "All tasks", response=TaskListResponseSchema, tags=("tasks",),
               query=(QueryParam("status", repeated=True, description="running or staging (case-insensitive)."),
                      TASK_EMBED),
-              description="With Accept: text/plain, one line per task (app, host, ports)."),
+              description=TASKS_AS_TEXT),
     RouteSpec("POST", "/v2/tasks/delete", "Kill a list of tasks", request=TaskIdsSchema,
               response=TaskListResponseSchema, status_codes=(200, *INVALID, 409), tags=("tasks",),
               query=(SCALE, WIPE, FORCE)),

@@ -31,6 +31,7 @@ from typing import Any
 
 from aiohttp import web
 
+from api import roles
 from api.errors import Conflict, Unprocessable, group_exists, group_not_found
 from api.plans import group_json, minimal_app_json, steps_json, stored_app_json
 from api.routes_apps import RENDERER, deployment_result, encoded, flag, platform_of, read_json, respond
@@ -115,13 +116,16 @@ def merged(current: Group | None, definition: GroupDefinition) -> Group:
     if definition.groups is not None:
         groups = {GroupId(child.id): merged(base.groups.get(GroupId(child.id)), child) for child in definition.groups}
     dependencies = base.dependencies if definition.dependencies is None else frozenset(definition.dependencies)
+    enforce_role = base.enforce_role if definition.enforce_role is None else bool(definition.enforce_role)
     return Group(base.id, apps=apps, groups=groups, dependencies=dependencies, version=base.version,
-                 app_dependencies=app_dependencies)
+                 app_dependencies=app_dependencies, enforce_role=enforce_role)
 
 
 async def deploy_tree(request: web.Request, definition: GroupDefinition, *, dry_run: bool = False) -> DeploymentPlan:
-    def edit(root: Group) -> Group:
-        return root.put_group(merged(root.group(definition.id), definition))
+    default_role = roles.framework_role(request)
+
+    def edit(root: Group) -> Group:  # issue 17: the apps' Mesos roles are checked against enforceRole
+        return roles.checked_roles(root, root.put_group(merged(root.group(definition.id), definition)), default_role)
     return await platform_of(request).deploy(
         edit, force=flag(request, "force"), dry_run=dry_run,
         definitions={AppId(a.id): encoded(a) for a in definition.all_apps()})
@@ -158,7 +162,7 @@ def changed(deployment: DeploymentPlan, dry_run: bool) -> web.Response:
 
 async def create_group(request: web.Request, path: str) -> web.Response:
     platform = platform_of(request)
-    definition = load_group(await read_json(request), group_id=path)
+    definition = load_group(await read_json(request), group_id=path, **roles.group_load_roles(request, path))
     if definition.version is not None or definition.scale_by is not None:
         raise Unprocessable(MSG_CREATE_ONLY)
     root = platform.state.root
@@ -171,7 +175,7 @@ async def create_group(request: web.Request, path: str) -> web.Response:
 
 
 async def update_group(request: web.Request, path: str) -> web.Response:
-    definition = load_group(await read_json(request), group_id=path)
+    definition = load_group(await read_json(request), group_id=path, **roles.group_load_roles(request, path))
     dry_run = flag(request, "dryRun")
     if definition.version is not None:
         deployment = await deploy_rollback(request, definition.id, definition.version, dry_run=dry_run)

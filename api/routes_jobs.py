@@ -29,15 +29,15 @@ from aiohttp import web
 from api.errors import ApiError, UnparseableJson, parse_json
 from api.openapi import QueryParam, RouteSpec
 from api.mesos_master import mesos_master_of
+from api.platform import JobsRefusal, JobsView
 from api.routes_apps import platform_of
+from api.sandbox_files import SandboxError, SandboxFiles, SandboxNotFound
 from api.schemas.job import JobBodyInvalid, JobSchema, JobScheduleSchema, invalid, load_job, load_schedule, run_spec_json
 from api.schemas.job_responses import JobFileChunkSchema, JobInfoSchema, JobQueueEntrySchema, JobRunSchema
 from mesospaas.jobs.history import FinishedRun, JobHistory
 from mesospaas.jobs.run import JobRun
 from mesospaas.jobs.spec import JobId, JobSpec, ScheduleSpec
 from mesospaas.jobs.step import JobState, next_run_at
-from scheduler.jobs import JobInvalid, JobsError, JobsShell, job_app_id
-from scheduler.sandbox_files import SandboxError, SandboxFiles, SandboxNotFound
 
 SANDBOX = web.AppKey("job_sandbox_files", SandboxFiles)
 EMBEDS = frozenset({"activeRuns", "schedules", "history", "historySummary"})
@@ -54,8 +54,8 @@ def respond(payload: Any, status: int = 200) -> web.Response:
     return web.json_response(payload, status=status, dumps=lambda p: json.dumps(p, separators=(",", ":")))
 
 
-def _shell(request: web.Request) -> JobsShell:
-    jobs: JobsShell = platform_of(request).jobs
+def _shell(request: web.Request) -> JobsView:
+    jobs: JobsView = platform_of(request).jobs
     return jobs
 
 
@@ -66,9 +66,10 @@ async def _body(request: web.Request) -> Any:
         raise JobBodyInvalid([{"path": "/", "errors": [exc.message]}]) from None
 
 
-def _raise(exc: JobsError) -> ApiError:
-    if isinstance(exc, JobInvalid):
-        return JobBodyInvalid([{"path": p, "errors": [m]} for p, m in exc.details])
+def _raise(exc: JobsRefusal) -> ApiError:
+    details = getattr(exc, "details", None)
+    if exc.status == 422 and details is not None:
+        return JobBodyInvalid([{"path": p, "errors": [m]} for p, m in details])
     return _error(exc.status, exc.message, **exc.extra)
 
 
@@ -310,7 +311,8 @@ async def queue(request: web.Request) -> web.Response:
     shell = _shell(request)
     out = []
     for job_id, runs in shell.queued():
-        diagnostics = shell.diagnostics.get(job_app_id(job_id))
+        state = shell.get(job_id)
+        diagnostics = shell.diagnostics.get(shell.app_of(state.spec).id) if state is not None else None
         summary = None
         if diagnostics is not None:
             summary = {"processedOffersCount": diagnostics.processed_offers,
@@ -340,12 +342,14 @@ Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 
 def jobs_errors(handler: Handler) -> Handler:
-    """Turns the jobs shell's refusals (``JobsError``) into Metronome's error bodies."""
+    """Turns the jobs shell's refusals (``api.platform.JobsRefusal``) into Metronome's error bodies."""
     @functools.wraps(handler)
     async def wrapped(request: web.Request) -> web.Response:
         try:
             return await handler(request)
-        except JobsError as exc:
+        except ValueError as exc:
+            if not isinstance(exc, JobsRefusal):
+                raise
             raise _raise(exc) from None
     return wrapped
 

@@ -1,7 +1,7 @@
 """Metrics over HTTP: ``GET /metrics/prometheus`` and ``GET /metrics`` (Marathon's paths), from one registry.
 
-Owns ``METRICS`` (the app key of the process's ``scheduler.metrics.Metrics``), the request-metering middleware
-and the two routes:
+Owns ``METRICS`` (the app key of the process's meters, ``api.platform.MetricsView``), the request-metering
+middleware and the two routes:
 
 - ``GET /metrics/prometheus``: the Prometheus text format 0.0.4, or OpenMetrics 1.0 when the ``Accept``
   header asks for ``application/openmetrics-text``.
@@ -31,9 +31,9 @@ from aiohttp import web
 from prometheus_client.core import Metric
 
 from api.openapi import RouteSpec
-from scheduler.metrics import Metrics
+from api.platform import MetricsView
 
-METRICS = web.AppKey("metrics", Metrics)
+METRICS = web.AppKey("metrics", MetricsView)
 DROPWIZARD_VERSION = "4.0.0"
 QUANTILES = (("p50", 0.5), ("p75", 0.75), ("p95", 0.95), ("p98", 0.98), ("p99", 0.99), ("p999", 0.999))
 UNMATCHED = "unmatched"

@@ -1,7 +1,7 @@
 """Our routes about one task (not Marathon's): its logs and its resource usage.
 
 Owns, for every task (command executor or the mesospaas executor), read from the agent that runs it through
-``/files/browse``, ``/files/read`` and ``/monitor/statistics`` (``scheduler.sandbox_files``, as real Mesos
+``/files/browse``, ``/files/read`` and ``/monitor/statistics`` (``api.sandbox_files``, as real Mesos
 agents and localmesos serve them; the master does not proxy files):
 
 - ``GET /v2/tasks/{taskId}/logs?stream=stdout|stderr&offset=N&length=N&rotated=K``: ``{"taskId", "stream",
@@ -34,8 +34,10 @@ from api.routes_apps import flag, platform_of
 from mesospaas.executor_protocol import STREAMS, parse_rotated_name, rotated_name
 from mesospaas.model import Instance
 from mesospaas.model.ids import parse_task_id
-from scheduler.sandbox_files import SandboxError, SandboxFiles, SandboxNotFound, TaskSandbox, follow
-from scheduler.task_stats import TaskStats, agent_statistics, usage_json
+from api.platform import TaskUsageView
+from api.sandbox_files import (SandboxError, SandboxFiles, SandboxNotFound, TaskSandbox, agent_statistics,
+                               follow)
+from api.task_usage import usage_json
 
 FILES = web.AppKey("task_sandbox_files", SandboxFiles)
 DEFAULT_LENGTH = 64 * 1024
@@ -146,8 +148,8 @@ async def task_log_files(request: web.Request) -> web.Response:
     return web.json_response({"taskId": task_id, "files": [f for _, f in sorted(files, key=lambda x: x[0])]})
 
 
-def _stats(request: web.Request) -> TaskStats:
-    stats: TaskStats = platform_of(request).task_stats  # type: ignore[attr-defined]
+def _stats(request: web.Request) -> TaskUsageView:
+    stats: TaskUsageView = platform_of(request).task_stats  # type: ignore[attr-defined]
     return stats
 
 

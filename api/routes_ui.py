@@ -10,6 +10,12 @@ Owns:
   page only ever talks to our API. ``{"master", "agents": [...], "error"}``: when the master cannot be read
   (unreachable, a ``zk://`` URL with no leading master known) ``agents`` is empty and ``error`` says why,
   with status 200 (the page shows it; nothing else depends on it).
+- ``GET /ui/api/session`` (ours, public): how the page signs in. ``{"auth": false}`` when authentication is
+  off; else ``{"auth": true, "principal": <the caller's name, or null>, "schemes": ["token"(, "basic")]}``
+  (``basic`` when ``--http-credentials`` is set). It names only the caller's own principal, from the
+  session cookie (or ``Authorization`` header) the request carries. The page then signs in with
+  ``POST /v2/session`` (``api.auth_routes``): every later request, and the ``EventSource``, carries the
+  HttpOnly SameSite=Strict session cookie; a 401 on any of them shows the sign-in form again.
 
 Everything else the page shows comes from the public API (``/v2/apps``, ``/v2/deployments``, ``/v2/queue``,
 ``/v1/jobs``, ``/v2/info``) and ``/v2/events``. Fails: unknown files are 404 in Marathon's JSON.
@@ -91,12 +97,28 @@ async def cluster(request: web.Request) -> web.Response:
     return json_response({"master": address, "agents": agents, "error": None})
 
 
+async def session(request: web.Request) -> web.Response:
+    from api.app import json_response
+    from api.auth import AUTH, authenticate
+
+    state = request.app.get(AUTH)
+    if state is None:
+        return json_response({"auth": False, "principal": None, "schemes": []})
+    principal, _ = authenticate(request, state)
+    schemes = ["token", "basic"] if state.config.credentials is not None else ["token"]
+    return json_response({"auth": True, "principal": principal.name if principal is not None else None,
+                          "schemes": schemes})
+
+
 UI_ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("GET", "/ui", "The web UI (redirects to /ui/)", status_codes=(200, 302), tags=("ui",),
               response_content_type="text/html"),
     RouteSpec("GET", "/ui/{name}", "A file of the web UI (index.html, app.js, style.css)", status_codes=(200, 404),
               tags=("ui",), response_content_type="text/html",
               path_descriptions={"name": "index.html, app.js or style.css"}),
+    RouteSpec("GET", "/ui/api/session", "Whether and how the web UI signs in (mesospaas)", tags=("ui",),
+              description="{auth, principal, schemes}: auth is on or off; the caller's own principal (or null) "
+                          "and the schemes the sign-in form offers (token, basic)."),
     RouteSpec("GET", "/ui/api/cluster", "The Mesos master and its agents with free resources (mesospaas)",
               tags=("ui",), description="{master, agents: [{id, hostname, active, attributes, resources, used, "
                                         "free}], error}: read from the master through the scheduler."),
@@ -108,6 +130,7 @@ def register(app: web.Application) -> None:
     app.router.add_get("/ui", redirect)
     app.router.add_get("/ui/", page)
     app.router.add_get("/ui/api/cluster", cluster)
+    app.router.add_get("/ui/api/session", session)
     app.router.add_get("/ui/{name}", page)
 
 

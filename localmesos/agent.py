@@ -168,6 +168,17 @@ class Agent:
         for stream in list(self.streams.values()):
             self._forward_head(stream)
 
+    def reregister(self, master: "Master") -> None:
+        """The master restarted or failed over (``master_restart``): from now on this agent talks to ``master``.
+        A running agent re-registers at once and sends the head of every pending update stream again; its tasks
+        never stopped. A stopped agent registers with ``master`` when it is started again."""
+        self.master = master
+        if self.running:
+            master.register_agent(self)
+            for stream in list(self.streams.values()):
+                stream.attempts = 0
+                self._forward_head(stream)
+
     async def stop(self, *, kill_everything: bool = False) -> None:
         """Stops the agent process (fault or shutdown). Checkpointed frameworks' tasks keep running, unless
         ``kill_everything`` (the cluster is going away), which also ends those of an agent already stopped."""

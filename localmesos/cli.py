@@ -1,10 +1,17 @@
 """Command line of the local cluster: ``mesospaas local-mesos`` (and ``python -m localmesos``).
 
 Every flag also reads an environment variable (``<PREFIX>PORT``, ``<PREFIX>AGENTS``, ...); a flag on the command
-line wins. Bad values exit with status 2 and a usage message (argparse). The master prints one line
+line wins; ``--help`` shows each default (``flags``). Bad values exit with status 2 and a usage message (argparse),
+naming the variable when the bad value came from one. The master prints one line
 ``localmesos master: http://127.0.0.1:PORT`` on stdout once it serves; SIGINT or SIGTERM stops everything,
 tasks included, and the process exits 0. With ``--zk zk://host:2181/mesos`` the master also registers in
 ZooKeeper the way a real master does (``zk_registration``); when ZooKeeper answers, before the ready line.
+
+Master faults from outside the process (``LocalCluster.restart_master``, see ``master_restart``): ``SIGUSR1``
+restarts the master (a new master id on the same address), ``SIGUSR2`` fails it over (a new master id on a new
+port of the same IP, re-registered in ZooKeeper with ``--zk``). The master is down for
+``--master-restart-downtime`` seconds; agents keep their tasks and re-register. Each one prints a line
+``localmesos master restarted: <id> http://IP:PORT`` (or ``failed over``) on stdout once the new master serves.
 """
 
 from __future__ import annotations
@@ -12,28 +19,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import signal
 import sys
 from pathlib import Path
 
 from .cluster import ClusterConfig, ClusterConfigError, LocalCluster, build_agent_specs
+from .flags import FlagParser, add_env_flag
 from .master import MasterFlags
 from .zk_registration import ZkUrlError, parse_zk_url
 
 log = logging.getLogger(__name__)
 
 
-def env_default(prefix: str, name: str, fallback: str | None) -> str | None:
-    return os.environ.get(prefix + name.upper().replace("-", "_"), fallback)
-
-
 def add_arguments(parser: argparse.ArgumentParser, env_prefix: str = "LOCALMESOS_") -> None:
     def flag(name: str, fallback: str | None, **kw: object) -> None:
-        env = env_prefix + name.upper().replace("-", "_")
-        help_text = str(kw.pop("help", ""))
-        parser.add_argument(f"--{name}", default=env_default(env_prefix, name, fallback),
-                            help=f"{help_text} (env {env})", **kw)  # type: ignore[arg-type]
+        add_env_flag(parser, env_prefix + name.upper().replace("-", "_"), name, fallback, **kw)
 
     flag("ip", "127.0.0.1", help="address the master binds and advertises")
     flag("port", "5050", type=int, help="master HTTP port (0 picks a free one)")
@@ -55,6 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser, env_prefix: str = "LOCALMESOS
                                        "(Mesos' local registry): tasks with a Docker image run in containers")
     flag("zk", None, help="register the master in ZooKeeper like a real master does, "
                           "zk://[user:password@]host1:port1,host2:port2/path or file:///path/to/file")
+    flag("master-restart-downtime", "0", type=float,
+         help="seconds the master stays down when SIGUSR1 restarts it or SIGUSR2 fails it over")
     flag("log-level", "INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log level")
 
 
@@ -105,14 +107,43 @@ def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
                          else None)
 
 
-async def serve(config: ClusterConfig) -> None:
-    """Runs the cluster until SIGINT or SIGTERM."""
+class MasterRestarts:
+    """SIGUSR1 / SIGUSR2 handlers: one master restart (or failover) at a time, in the order signalled."""
+
+    def __init__(self, cluster: LocalCluster, downtime: float) -> None:
+        self.cluster = cluster
+        self.downtime = downtime
+        self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def request(self, failover: bool) -> None:
+        task = asyncio.get_running_loop().create_task(self._restart(failover))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _restart(self, failover: bool) -> None:
+        async with self._lock:
+            try:
+                master = await self.cluster.restart_master(failover=failover, downtime=self.downtime)
+            except Exception:  # the process keeps serving what it can; the log says what failed
+                log.exception("master %s failed", "failover" if failover else "restart")
+                return
+            what = "failed over" if failover else "restarted"
+            log.info("master %s: id %s at %s", what, master.id, self.cluster.url)
+            print(f"localmesos master {what}: {master.id} {self.cluster.url}", flush=True)
+
+
+async def serve(config: ClusterConfig, downtime: float = 0.0) -> None:
+    """Runs the cluster until SIGINT or SIGTERM; SIGUSR1 / SIGUSR2 restart / fail over its master."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with LocalCluster(config) as cluster:
         print(f"localmesos master: {cluster.url}", flush=True)
+        restarts = MasterRestarts(cluster, downtime)
+        loop.add_signal_handler(signal.SIGUSR1, restarts.request, False)
+        loop.add_signal_handler(signal.SIGUSR2, restarts.request, True)
         for agent in cluster.agents:
             log.info("agent %s at %s:%d resources %s attributes %s", agent.id, agent.hostname, agent.port,
                      agent.total.to_flag(), ";".join(f"{a.name}:{a.state_value()}" for a in agent.attributes))
@@ -125,7 +156,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = config_from_args(args, parser)
     try:
-        asyncio.run(serve(config))
+        asyncio.run(serve(config, max(0.0, float(getattr(args, "master_restart_downtime", 0.0) or 0.0))))
     except OSError as exc:
         print(f"localmesos: cannot start: {exc}", file=sys.stderr)
         return 1
@@ -133,7 +164,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="localmesos", description="A local Mesos 1.x cluster in one process")
+    parser = FlagParser(prog="localmesos", description="A local Mesos 1.x cluster in one process")
     add_arguments(parser)
     args = parser.parse_args(argv)
     return run(args, parser)

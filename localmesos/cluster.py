@@ -3,8 +3,9 @@
 Owns: the cluster description (agents' addresses, resources and attributes from flags or a cluster JSON file,
 with defaults filling what is left out: each agent its own loopback address 127.0.0.2, 127.0.0.3, ... and, in
 process mode, its own slice of ports), starting and stopping everything in order (``async with``), and the
-fault API used by tests and operators: stop / restart an agent, kill a task's process from outside. The same
-faults are served over HTTP under ``/localmesos/`` on the master's port.
+fault API used by tests and operators: stop / restart an agent, kill a task's process from outside, restart or
+fail over the master (``restart_master``: see ``master_restart``; ``mesospaas local-mesos`` does it on SIGUSR1 /
+SIGUSR2). The agent faults are also served over HTTP under ``/localmesos/`` on the master's port.
 
 Stopping the cluster stops every process it started, tasks included.
 """
@@ -12,6 +13,7 @@ Stopping the cluster stops every process it started, tasks included.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import tempfile
@@ -24,6 +26,7 @@ from aiohttp import web
 from . import wire
 from .agent import Agent, AgentFlags
 from .clock import LOOP_CLOCK, Clock
+from . import master_restart
 from .master import Master, MasterFlags
 from .master_http import MASTER_KEY, build_master_app
 from .resources import ResourceError, Resources, parse_attributes
@@ -63,6 +66,9 @@ class ClusterConfig:
     """``zk://host1:2181,host2:2181/mesos``: register the master in ZooKeeper like a real one (see zk_registration)."""
     zk_session_timeout: float = SESSION_TIMEOUT
     """Mesos' ``--zk_session_timeout``; also how long ``start`` waits for the first registration."""
+    agent_reregister_delay: float = 1.0
+    """After a master restart, seconds (on the cluster's clock) before the agents re-register: a real agent
+    retries its registration with a backoff of up to ``registration_backoff_factor`` (1 s) and more (94: ~3 s)."""
 
 
 def port_slice(index: int, count: int) -> str:
@@ -156,6 +162,7 @@ class LocalCluster:
         self.agents: list[Agent] = []
         self._runner: web.AppRunner | None = None
         self.zk_registration: ZooKeeperRegistration | None = None
+        self._readmissions: list[Any] = []
 
     @property
     def url(self) -> str:
@@ -165,16 +172,21 @@ class LocalCluster:
     def address(self) -> str:
         return f"{self.master.flags.ip}:{self.master.flags.port}"
 
-    async def start(self) -> None:
+    async def _serve_master(self) -> None:
+        """The master's HTTP server (scheduler and operator APIs, ``/localmesos/`` faults) on its address."""
         app = build_master_app(self.master)
         app[CLUSTER_KEY] = self
         add_fault_routes(app)
-        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True, keepalive_timeout=86400.0)
+        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True, keepalive_timeout=86400.0,
+                                     shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.master.flags.ip, self.master.flags.port, reuse_address=True)
         await site.start()
         self.master.flags.port = int(self._runner.addresses[0][1])
         self.master.start()
+
+    async def start(self) -> None:
+        await self._serve_master()
         flags = AgentFlags(work_dir=self.work_dir, mode=self.config.mode,
                            status_update_retry_interval=self.config.status_update_retry_interval,
                            executor_registration_timeout=self.config.executor_registration_timeout,
@@ -186,21 +198,30 @@ class LocalCluster:
                           flags=flags, hostname=spec.hostname, clock=self.clock)
             await agent.start()
             self.agents.append(agent)
+        await self._join_zookeeper()
+        log.info("localmesos: master %s with %d agents (%s mode), work dir %s", self.url, len(self.agents),
+                 self.config.mode, self.work_dir)
+
+    async def _join_zookeeper(self) -> None:
         if self._zk_url is not None:  # last: a framework that finds the master in ZooKeeper finds it complete
             self.zk_registration = ZooKeeperRegistration(self._zk_url, self.master.master_info(),
                                                          session_timeout=self.config.zk_session_timeout)
             await asyncio.get_running_loop().run_in_executor(None, self.zk_registration.start,
                                                        self.config.zk_session_timeout)
-        log.info("localmesos: master %s with %d agents (%s mode), work dir %s", self.url, len(self.agents),
-                 self.config.mode, self.work_dir)
 
-    async def stop(self) -> None:
+    async def _leave_zookeeper(self) -> None:
         if self.zk_registration is not None:  # first: frameworks stop finding a master that is going away
             registration, self.zk_registration = self.zk_registration, None
             try:
                 await asyncio.get_running_loop().run_in_executor(None, registration.stop)
             except Exception:
                 log.exception("leaving ZooKeeper %s failed", registration.url)
+
+    async def stop(self) -> None:
+        await self._leave_zookeeper()
+        master_restart.cancel_timers(self.master)
+        for timer in self._readmissions:
+            timer.cancel()
         for agent in self.agents:
             try:
                 await agent.shutdown()
@@ -249,6 +270,51 @@ class LocalCluster:
 
     def kill_task_process(self, task_id: str) -> bool:
         return any(agent.kill_task_process(task_id) for agent in self.agents)
+
+    async def restart_master(self, *, failover: bool = False, downtime: float = 0.0) -> Master:
+        """The master process dies and a new one starts (``master_restart``), as a real master with a replicated
+        log: every HTTP connection drops (subscriber streams end with a bare EOF), nothing is served for
+        ``downtime`` seconds, then a master with a new id serves on the same address, or with ``failover`` on a
+        new port of the same IP (re-registered in ZooKeeper when the cluster uses ``zk``, so ``zk://``
+        frameworks follow it). Agents keep their tasks running and re-register ``agent_reregister_delay``
+        seconds later (on the cluster's clock). Returns the new master."""
+        await self._leave_zookeeper()
+        for timer in self._readmissions:
+            timer.cancel()
+        self._readmissions.clear()
+        old = self.master
+        registry = master_restart.halt(old)
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+        if old._allocation_task is not None:
+            try:
+                await old._allocation_task
+            except asyncio.CancelledError:
+                pass
+        log.info("localmesos: master %s at %s stopped (%s)", old.id, self.address,
+                 "failover" if failover else "restart")
+        if downtime > 0:
+            await asyncio.sleep(downtime)
+        flags = dataclasses.replace(old.flags, port=0 if failover else old.flags.port)
+        self.master = master_restart.recover(flags, self.clock, registry)
+        self.config.master = flags
+        await self._serve_master()
+        master_restart.arm_reregister_timeouts(self.master)
+        for agent in self.agents:
+            if agent.running:
+                self._readmissions.append(self.clock.call_later(self.config.agent_reregister_delay,
+                                                                self._readmit, agent, self.master))
+            else:  # a stopped agent registers with the new master when it is started again
+                agent.master = self.master
+        await self._join_zookeeper()
+        log.info("localmesos: master %s serving at %s (%s)", self.master.id, self.url,
+                 "failed over" if failover else "restarted")
+        return self.master
+
+    def _readmit(self, agent: Agent, master: Master) -> None:
+        if self.master is master and agent.master is not master:
+            agent.reregister(master)
 
 
 CLUSTER_KEY = web.AppKey("cluster", LocalCluster)

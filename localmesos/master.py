@@ -22,9 +22,11 @@ import re
 import time
 import uuid
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from . import roles  # -- multi-role: per-role offers, filters, suppression
 from .containers.validation import PREFIX as CONTAINER_INVALID, container_error
 from .clock import LOOP_CLOCK, Clock, Timer
 from .resources import Resources, ResourceError
@@ -77,6 +79,7 @@ class Offer:
     framework_id: str
     agent_id: str
     resources: Resources
+    role: str = "*"  # -- multi-role: the allocation role (localmesos.roles)
 
 
 @dataclass
@@ -116,6 +119,9 @@ class Framework:
     filters: dict[str, tuple[float, Resources]] = field(default_factory=dict)
     executors: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     failover_timer: Timer | None = None
+    suppressed_roles: set[str] = field(default_factory=set)  # -- multi-role (localmesos.roles)
+    role_turns: dict[str, int] = field(default_factory=dict)  # -- multi-role: whose turn an agent is, per agent
+    recovered: bool = False  # known only from an agent's re-registration after a master restart
 
     @property
     def capabilities(self) -> set[str]:
@@ -241,6 +247,7 @@ class Master:
         self._allocation_task: asyncio.Task[None] | None = None
         self._allocate_soon: asyncio.Handle | None = None
         self.metrics: dict[str, float] = {"valid_status_updates": 0, "offers_sent": 0}
+        self.recovery: Any = None  # -- master restart: agents not yet re-registered (master_restart.Recovery)
 
     # -- identity -------------------------------------------------------------------------------------
     @property
@@ -299,6 +306,10 @@ class Master:
 
     # -- agents ---------------------------------------------------------------------------------------
     def register_agent(self, agent: "Agent") -> None:
+        if self.recovery is not None and agent.id in self.recovery.agents:  # -- master restart
+            from .master_restart import readmit_agent
+            readmit_agent(self, agent)
+            return
         now = time.time()
         rec = self.unreachable_agents.pop(agent.id, None) or self.agents.get(agent.id)
         if rec is None:
@@ -353,7 +364,7 @@ class Master:
         log.info("agent %s marked unreachable after %.1fs without pings", agent_id, self.flags.removal_timeout())
         unreachable_ns = int(rec.unreachable_time * 1e9)
         for fw in self.frameworks.values():  # the allocator forgets the agent's filters (transcript 64: re-offered)
-            fw.filters.pop(agent_id, None)
+            roles.drop_agent_filters(fw, agent_id)
         for fw in list(self.frameworks.values()):
             for task in [t for t in fw.tasks.values() if t.agent_id == agent_id]:
                 state = "TASK_UNREACHABLE" if fw.partition_aware else "TASK_LOST"
@@ -414,12 +425,15 @@ class Master:
             return None, [{"type": "ERROR", "error": {"message": "Framework has been removed"}}]
         info = dict(info)
         fw = self.frameworks.get(framework_id) if framework_id else None
+        framework_id_given = bool(framework_id)
         if fw is None:
             if not framework_id:
                 framework_id = f"{self.id}-{self._framework_counter:04d}"
                 self._framework_counter += 1
             info["id"] = {"value": framework_id}
             fw = Framework(id=framework_id, info=_framework_info_defaults(info), registered_time=now)
+            if framework_id_given:  # an id this master never saw (it restarted): a re-registration (94)
+                fw.reregistered_time = now
             if "failover_timeout" in info or "checkpoint" in info:
                 pass
             self.frameworks[framework_id] = fw
@@ -438,6 +452,7 @@ class Master:
             info["id"] = {"value": fw.id}
             fw.info = _framework_info_defaults({**info, **keep})
             fw.reregistered_time = now
+            fw.recovered = False
             log.info("framework %s (%s) failed over / re-subscribed", fw.id, info.get("name"))
         fw.stream = stream
         fw.connected = True
@@ -560,10 +575,11 @@ class Master:
             for fw in frameworks:
                 if has_gpus and "GPU_RESOURCES" not in fw.capabilities:
                     continue
-                if self._filtered(fw, rec.id, free, now):
+                role = roles.pick_role(fw, rec.id, lambda key: self._filtered(fw, key, free, now))  # -- multi-role
+                if role is None:
                     continue
                 offer = Offer(id=f"{self.id}-O{self._offer_counter}", framework_id=fw.id, agent_id=rec.id,
-                              resources=free)
+                              resources=free, role=role)
                 self._offer_counter += 1
                 fw.offers[offer.id] = offer
                 rec.offered = free if not rec.offered.scalars and not rec.offered.ranges else rec.offered + free
@@ -578,7 +594,7 @@ class Master:
     def _offer_json(self, fw: Framework, rec: AgentRecord, offer: Offer) -> dict[str, Any]:
         agent = rec.agent
         multi_role = "MULTI_ROLE" in fw.capabilities
-        role = _framework_roles(fw.info)[0]
+        role = offer.role  # -- multi-role: the role this offer is allocated to
         if rec.offer_template is None:
             rec.offer_template = {
                 "url": {"scheme": "http", "address": {"hostname": agent.hostname, "ip": agent.ip,
@@ -607,15 +623,15 @@ class Master:
                 log.info("ignoring decline of unknown offer %s", offer_id)
                 continue
             self._remove_offer(fw, offer)
-            self.add_filter(fw, offer.agent_id, offer.resources, filters)
+            self.add_filter(fw, roles.filter_key(offer.agent_id, offer.role), offer.resources, filters)
 
-    def revive(self, fw: Framework) -> None:
-        fw.suppressed = False
-        fw.filters.clear()
-        self.request_allocation()
+    def revive(self, fw: Framework, revived: Iterable[str] = ()) -> None:
+        """REVIVE for ``revived`` roles (every role if empty; localmesos.roles)."""
+        if roles.revive(fw, revived):
+            self.request_allocation()
 
-    def suppress(self, fw: Framework) -> None:
-        fw.suppressed = True
+    def suppress(self, fw: Framework, suppressed: Iterable[str] = ()) -> None:
+        roles.suppress(fw, suppressed)
 
     def accept(self, fw: Framework, offer_ids: list[str], operations: list[dict[str, Any]], filters: Any) -> None:
         offers: list[Offer] = []
@@ -632,6 +648,8 @@ class Master:
             offers.append(offer)
         if offers and len({o.agent_id for o in offers}) > 1:
             invalid = invalid or "Aggregated offers must belong to one single agent"
+        if offers and len({o.role for o in offers}) > 1:  # -- multi-role
+            invalid = invalid or "Aggregated offers must be allocated to the same role"
         launch_tasks = [t for op in operations for t in _operation_tasks(op)]
         if invalid is not None:
             for offer in offers:  # the still-valid offers go back without a filter
@@ -642,6 +660,7 @@ class Master:
                                   f"Task launched with invalid offers: {invalid}")
             return
         agent_id = offers[0].agent_id
+        offer_role = offers[0].role  # -- multi-role: what is left goes back under this role's filter
         rec = self.agents.get(agent_id)
         remaining = Resources()
         for offer in offers:
@@ -667,7 +686,7 @@ class Master:
             else:
                 log.info("framework %s: operation %s is not supported by localmesos; dropped", fw.id, kind)
         if not remaining.is_empty():
-            self.add_filter(fw, agent_id, remaining, filters)
+            self.add_filter(fw, roles.filter_key(agent_id, offer_role), remaining, filters)
 
     def _task_error(self, fw: Framework, rec: AgentRecord, task_info: dict[str, Any],
                     executor: dict[str, Any] | None, remaining: Resources) -> tuple[str | None, Resources]:
@@ -736,7 +755,8 @@ class Master:
         task_resources = Resources.from_json(task_info["resources"])
         task = Task(task_id=task_info["task_id"]["value"], name=task_info["name"], framework_id=fw.id,
                     agent_id=rec.id, executor_id=executor["executor_id"]["value"] if executor else "",
-                    resources=task_resources, info=task_info, role=_framework_roles(fw.info)[0])
+                    resources=task_resources, info=task_info,
+                    role=roles.task_role(task_info, _framework_roles(fw.info)[0]))  # -- multi-role
         fw.tasks[task.task_id] = task
         rec.used = rec.used + needed  # the task, and its executor's resources the first time
         if executor is not None and (rec.id, task.executor_id) not in fw.executors:
@@ -823,6 +843,10 @@ class Master:
             task_id = entry["task_id"]["value"]
             agent_id = (entry.get("agent_id") or {}).get("value")
             task = fw.tasks.get(task_id) or fw.unreachable_tasks.get(task_id)
+            if task is None and self.recovery is not None:  # -- master restart: agents not back yet
+                from .master_restart import drops_reconciliation
+                if drops_reconciliation(self, task_id, agent_id):
+                    continue
             if task is not None:
                 status = self._reconcile_known(task)
             else:
@@ -965,10 +989,7 @@ def _framework_info_defaults(info: dict[str, Any]) -> dict[str, Any]:
 
 
 def _framework_roles(info: dict[str, Any]) -> list[str]:
-    roles = info.get("roles")
-    if isinstance(roles, list) and roles:
-        return [str(r) for r in roles]
-    return [str(info.get("role") or "*")]
+    return roles.subscribed_roles(info)
 
 
 def _operation_tasks(op: dict[str, Any]) -> list[dict[str, Any]]:

@@ -20,10 +20,11 @@ from typing import Any, Callable
 
 from aiohttp import web
 
-from . import wire
+from . import roles as multi_role, wire
 from .durations import stout_duration
 from .agent_http import AGENT_CAPABILITIES
 from .master import VERSION, Framework, Master, Task
+from .master_restart import recovered_agents_json, recovered_slaves_json
 from .protobuf_json import ConversionError, check, container_json, health_check_json
 from .resources import Resources
 
@@ -114,7 +115,8 @@ async def _subscribe(request: web.Request, master: Master, body: dict[str, Any])
     if framework_id != info_id:
         raise wire.BadRequest(400, "Failed to validate scheduler::Call: 'framework_id' differs from "
                                    "'subscribe.framework_info.id'")
-    roles_error = _roles_error(info)
+    roles_error = _roles_error(info) or multi_role.suppressed_roles_error(
+        info, body["subscribe"].get("suppressed_roles"))
     stream = wire.RecordIOStream(str(uuid.uuid4()), master.flags.heartbeat_interval, master.clock)
     if roles_error:
         stream.send({"type": "ERROR", "error": {"message": roles_error}})
@@ -128,6 +130,7 @@ async def _subscribe(request: web.Request, master: Master, body: dict[str, Any])
         return await stream.serve(request, lambda: None)
     for event in first:
         stream.send(event)
+    multi_role.set_suppressed(fw, body["subscribe"].get("suppressed_roles") or [])  # -- multi-role: set anew
     master.after_subscribe(fw)
     framework = fw
     return await stream.serve(request, lambda: master.stream_lost(framework, stream))
@@ -162,10 +165,10 @@ def _dispatch(master: Master, fw: Framework, call_type: str, body: dict[str, Any
     elif call_type == "DECLINE":
         decline = body["decline"]
         master.decline(fw, [o["value"] for o in decline.get("offer_ids") or []], decline.get("filters"))
-    elif call_type == "REVIVE":
-        master.revive(fw)
+    elif call_type == "REVIVE":  # -- multi-role: for the roles named (every role if none)
+        master.revive(fw, [str(r) for r in (body.get("revive") or {}).get("roles") or []])
     elif call_type == "SUPPRESS":
-        master.suppress(fw)
+        master.suppress(fw, [str(r) for r in (body.get("suppress") or {}).get("roles") or []])
     elif call_type == "KILL":
         kill = body["kill"]
         master.kill(fw, kill["task_id"]["value"], (kill.get("agent_id") or {}).get("value"),
@@ -191,7 +194,11 @@ def _dispatch(master: Master, fw: Framework, call_type: str, body: dict[str, Any
         for key in ("user", "checkpoint", "principal"):
             if key in info and info.get(key) != fw.info.get(key):
                 raise wire.BadRequest(400, f"Updating 'FrameworkInfo.{key}' is unsupported")
-        fw.info = {**fw.info, **info}
+        suppressed = body["update_framework"].get("suppressed_roles")  # -- multi-role (localmesos.roles)
+        problem = _roles_error(info) or multi_role.suppressed_roles_error(info, suppressed)
+        if problem:
+            raise wire.BadRequest(400, f"Failed to validate scheduler::Call: {problem}")
+        multi_role.update_framework(master, fw, info, [str(r) for r in suppressed or []])
         return wire.empty(200)
     elif call_type == "ACKNOWLEDGE_OPERATION_STATUS":
         ack = body["acknowledge_operation_status"]
@@ -279,6 +286,16 @@ def _state_status(status: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _capability_names(info: dict[str, Any]) -> list[str]:
+    """FrameworkInfo capabilities by name, in the order the framework gave them (transcript 94)."""
+    names: list[str] = []
+    for cap in info.get("capabilities") or []:
+        name = cap.get("type", "") if isinstance(cap, dict) else ""
+        if name and name not in names:
+            names.append(name)
+    return names
+
+
 def _framework_json(master: Master, fw: Framework) -> dict[str, Any]:
     info = fw.info
     used = fw.used()
@@ -286,9 +303,9 @@ def _framework_json(master: Master, fw: Framework) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": fw.id, "name": info.get("name", ""), "used_resources": used.to_state_map(),
         "offered_resources": offered.to_state_map(),
-        "capabilities": sorted(fw.capabilities - {""}), "hostname": info.get("hostname", ""),
+        "capabilities": _capability_names(info), "hostname": info.get("hostname", ""),
         "webui_url": info.get("webui_url", ""), "active": fw.active, "connected": fw.connected,
-        "recovered": False, "user": info.get("user", ""), "failover_timeout": float(info.get("failover_timeout", 0)),
+        "recovered": fw.recovered, "user": info.get("user", ""), "failover_timeout": float(info.get("failover_timeout", 0)),
         "checkpoint": bool(info.get("checkpoint", False)), "registered_time": fw.registered_time,
         "unregistered_time": fw.unregistered_time, "resources": (used + offered).to_state_map(),
     }
@@ -352,7 +369,7 @@ def state_json(master: Master) -> dict[str, Any]:
         "log_dir": master_log_dir(master),
         "flags": dict(sorted(master_flags(master).items())),
         "slaves": [_slave_json(master, r) for r in master.agents.values()],
-        "recovered_slaves": [],
+        "recovered_slaves": recovered_slaves_json(master),
         "frameworks": [_framework_json(master, f) for f in master.frameworks.values()],
         "completed_frameworks": [_framework_json(master, f) for f in master.completed_frameworks],
         "orphan_tasks": [], "unregistered_frameworks": []}
@@ -382,7 +399,7 @@ async def frameworks(request: web.Request) -> web.Response:
 async def slaves(request: web.Request) -> web.Response:
     master = request.app[MASTER_KEY]
     return wire.json_response({"slaves": [_slave_json(master, r, full=True) for r in master.agents.values()],
-                               "recovered_slaves": []}, request=request)
+                               "recovered_slaves": recovered_slaves_json(master)}, request=request)
 
 
 async def tasks(request: web.Request) -> web.Response:
@@ -510,7 +527,7 @@ def _v1_framework(master: Master, fw: Framework) -> dict[str, Any]:
     """A framework as the operator API renders it (transcript 17e): reregistered_time is always there (the
     registration time if it never re-registered), unregistered_time once it is gone, empty lists left out."""
     out: dict[str, Any] = {"framework_info": fw.info, "active": fw.active, "connected": fw.connected,
-                           "recovered": False, "registered_time": {"nanoseconds": int(fw.registered_time * 1e9)},
+                           "recovered": fw.recovered, "registered_time": {"nanoseconds": int(fw.registered_time * 1e9)},
                            "reregistered_time": {"nanoseconds": int((fw.reregistered_time or fw.registered_time)
                                                                     * 1e9)}}
     if fw.unregistered_time:
@@ -540,7 +557,8 @@ def _v1_tasks(master: Master) -> dict[str, Any]:
 
 
 def _v1_agents(master: Master) -> dict[str, Any]:
-    return {"agents": [_v1_agent(master, r) for r in master.agents.values()], "recovered_agents": []}
+    return {"agents": [_v1_agent(master, r) for r in master.agents.values()],
+            "recovered_agents": recovered_agents_json(master)}
 
 
 def _v1_frameworks(master: Master) -> dict[str, Any]:

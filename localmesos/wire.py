@@ -229,6 +229,7 @@ class RecordIOStream:
 
     _CLOSE = object()
     _BEAT = object()
+    _DROP = object()
 
     def __init__(self, stream_id: str, heartbeat_interval: float | None, clock: Clock = LOOP_CLOCK) -> None:
         self.stream_id = stream_id
@@ -251,6 +252,13 @@ class RecordIOStream:
         if not self.closed:
             self.closed = True
             self._queue.put_nowait(self._CLOSE)
+
+    def drop(self) -> None:
+        """The server process dies: the connection ends at once with a bare TCP EOF (no terminating chunk, no
+        event first; transcript 94). ``on_lost`` still runs; the owner detaches first if it must not react."""
+        if not self.closed:
+            self.closed = True
+            self._queue.put_nowait(self._DROP)
 
     async def serve(self, request: web.Request, on_lost: Callable[[], None],
                     first: list[bytes] | None = None) -> web.StreamResponse:
@@ -290,6 +298,10 @@ class RecordIOStream:
                     await resp.write_eof()
                     clean = True
                     break
+                if item is self._DROP:
+                    if request.transport is not None:
+                        request.transport.abort()
+                    raise ConnectionResetError("the server went away")
                 assert isinstance(item, bytes)
                 await resp.write(item)
                 if request.transport is None or request.transport.is_closing():

@@ -44,3 +44,11 @@ class DeploymentConflict(CoreError):
     def __init__(self, deployments: Sequence[str]) -> None:
         super().__init__(f"locked by deployments {', '.join(deployments)}")
         self.deployments = list(deployments)
+
+
+class NotActing(Exception):
+    """The platform cannot act on a request now: its leader term ended, or its runtime stopped.
+
+    Raised by the shell (``scheduler.acting``: ``NotLeader``, ``RuntimeStopped``), never by the core; it lives
+    here so that the API (which answers it 503: try again, maybe elsewhere) and the scheduler share one class
+    without importing each other. Not a ``CoreError``: it reports a condition, not a broken precondition."""

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-
-class NotActing(Exception):
-    """The scheduler cannot act on a request now (the API answers 503: try again, maybe elsewhere)."""
+from mesospaas.errors import NotActing  # shared with the API (which answers it 503), so defined in the core
 
 
 class NotLeader(NotActing):
@@ -26,3 +24,6 @@ class RuntimeStopped(NotActing):
 class ActingGate(Protocol):
     async def check(self) -> None:
         """Returns when acting is safe now; raises ``NotLeader`` when it never will be again."""
+
+
+__all__ = ["ActingGate", "NotActing", "NotLeader", "RuntimeStopped"]

@@ -1,7 +1,8 @@
 """The ``mesospaas`` command: one console script with subcommands.
 
 Every flag also reads a ``MESOSPAAS_*`` environment variable (``--port`` <- ``MESOSPAAS_PORT``); bad flags exit
-with status 2 and a usage message.
+with status 2 and a usage message, a bad variable by its name. Every subcommand's ``--help`` shows the defaults
+(the parsers are ``localmesos.flags.FlagParser``: subparsers take the root parser's class).
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ import argparse
 import sys
 
 import localmesos.cli
+from localmesos.flags import FlagParser
 from scheduler import auth_cli, local, log_format, logs_cli, serve
 from scheduler.lb import cli as lb_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mesospaas", description="A platform-as-a-service on Apache Mesos")
+    parser = FlagParser(prog="mesospaas", description="A platform-as-a-service on Apache Mesos")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     local_mesos = sub.add_parser("local-mesos", help="run an embedded Mesos-compatible cluster (master + agents)",
                                  description="An embedded Mesos 1.x cluster speaking the v1 HTTP APIs")

@@ -22,6 +22,7 @@ from typing import Any
 
 from mesospaas.model import Instance
 from mesospaas.model.condition import mesos_state
+from mesospaas.timestamps import iso_timestamp  # shared with the API's event stream
 
 log = logging.getLogger(__name__)
 DEFAULT_MAX_OUTSTANDING = 4096
@@ -38,11 +39,6 @@ MARATHON_EVENT_TYPES = frozenset({
     "scheduler_reregistered_event", "scheduler_disconnected_event",
 })
 """What Marathon itself sends (reference §1.4): the types a subscriber without a filter receives."""
-
-
-def iso_timestamp(now: float) -> str:
-    """Marathon's timestamp text: ``2026-11-22T10:00:00.000Z``."""
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int((now % 1) * 1000):03d}Z"
 
 
 class Subscription:

@@ -95,6 +95,8 @@ class LeaderTerm:
     confirmed_at: float
     ended: bool = False
     suspended: bool = False
+    resumptions: int = 0
+    """Times the term came back from SUSPENDED with its session (ZooKeeper or its quorum returned)."""
 
     def __post_init__(self) -> None:
         self._changed = asyncio.Event()
@@ -114,6 +116,10 @@ class LeaderTerm:
         if not self.ended:
             self.ended = True
             self._notify()
+
+    async def wait_changed(self) -> None:
+        """Returns at the next change of the term (confirmed, suspended, resumed, ended)."""
+        await self._changed.wait()
 
     async def wait_ended(self) -> None:
         while not self.ended:
@@ -165,6 +171,12 @@ class Election:
     @property
     def leader(self) -> str | None:
         return self._leader
+
+    @property
+    def coordination_lost(self) -> bool:
+        """ZooKeeper is out of reach (connection suspended or session lost): nobody can be known as leader, and
+        this instance does not act (``api.stale_reads`` answers the API meanwhile)."""
+        return self._loop is not None and not self._stopped and not self.client.connected
 
     @property
     def me(self) -> str:
@@ -234,6 +246,7 @@ class Election:
         elif state == KazooState.CONNECTED:
             if term is not None and term.suspended:
                 term.suspended = False
+                term.resumptions += 1
                 term.confirm(term.confirmed_at)
         elif state == KazooState.LOST:
             self.member = None  # its ephemeral node went with the session

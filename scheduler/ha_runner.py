@@ -18,6 +18,7 @@ from typing import Any
 
 from kazoo.client import KazooClient
 
+from api.stale_reads import serving_stale
 from scheduler.acting import ActingGate, NotLeader
 from scheduler.ha import Election, LeaderTerm
 from scheduler.runtime import SchedulerRuntime
@@ -28,19 +29,29 @@ RuntimeFactory = Callable[[Store, ActingGate], SchedulerRuntime]
 
 
 class CurrentPlatform:
-    """Delegates to the runtime of the current term; raises ``NotLeader`` when there is none."""
+    """Delegates to the runtime of the current term; raises ``NotLeader`` when there is none, except for a stale
+    read while ZooKeeper is lost (``api.stale_reads``), which gets the runtime of the last term this instance
+    served: stopped, its state as it last was."""
 
     def __init__(self) -> None:
         self._runtime: SchedulerRuntime | None = None
+        self._last: SchedulerRuntime | None = None
         self._terms = 0
 
     def serve(self, runtime: SchedulerRuntime | None) -> None:
+        if self._runtime is not None:
+            self._last = self._runtime
         self._runtime = runtime
         self._terms += 1
 
     @property
     def runtime(self) -> SchedulerRuntime:
         if self._runtime is None:
+            if serving_stale.get():
+                if self._last is not None:
+                    return self._last
+                raise NotLeader("ZooKeeper is unavailable and this instance has never loaded state: there is "
+                                "nothing to read here until a leader is elected")
             raise NotLeader("this instance is not serving as leader")
         return self._runtime
 
@@ -51,6 +62,18 @@ class CurrentPlatform:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.runtime, name)
+
+
+async def reconcile_after_resumptions(term: LeaderTerm, runtime: SchedulerRuntime) -> None:
+    """While the term lasts: each time it resumes after a ZooKeeper outage (quorum lost and back, the session
+    kept), the runtime reconciles its tasks with Mesos, which went on without it meanwhile."""
+    seen = term.resumptions
+    while not term.ended:
+        await term.wait_changed()
+        if term.resumptions != seen:
+            seen = term.resumptions
+            log.info("leadership resumed after ZooKeeper came back: reconciling tasks with Mesos")
+            runtime.reconcile_soon()
 
 
 class HaRunner:
@@ -95,9 +118,11 @@ class HaRunner:
             self.terms_served += 1
             log.info("leading: serving the API and acting on Mesos")
             ended = asyncio.get_running_loop().create_task(term.wait_ended())
+            resumed = asyncio.get_running_loop().create_task(reconcile_after_resumptions(term, runtime))
             finished = runtime.finished()
             await asyncio.wait([ended, finished], return_when=asyncio.FIRST_COMPLETED)
             ended.cancel()
+            resumed.cancel()
             failed = finished.done() and not term.ended
         except NotLeader:
             pass

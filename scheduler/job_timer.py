@@ -6,7 +6,8 @@ schedule cursor to start). Time is whatever the runtime's injected ``clock`` say
 the jobs shell every ``tick_interval`` seconds with ``clock()``, so tests drive cron by moving their clock.
 
 Invariant: the cache is keyed by (cron, zone, cursor, enabled): a changed schedule or a moved cursor is
-recomputed; it holds no truth (dropping it only costs computation). Fails: never (an unparsable schedule is
+recomputed; it holds no truth (dropping it only costs computation). ``fires`` says whether a cron time has
+come (the shell then asks the tenant quota before the ``Tick``). Fails: never (an unparsable schedule is
 "never due").
 """
 
@@ -33,8 +34,13 @@ class CronTimer:
         schedule = state.schedule
         if schedule is None or not schedule.enabled:
             return False
-        if state.cursor is None:
-            return True
+        return state.cursor is None or self.fires(state, now)
+
+    def fires(self, state: JobState, now: float) -> bool:
+        """Whether a cron time of ``state``'s schedule has come by ``now`` (a ``Tick`` may start a run)."""
+        schedule = state.schedule
+        if schedule is None or not schedule.enabled or state.cursor is None:
+            return False
         key = (schedule.cron, schedule.timezone, state.cursor, schedule.enabled)
         cached = self._due.get(state.spec.id)
         if cached is None or cached[0] != key:

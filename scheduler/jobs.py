@@ -18,6 +18,11 @@ world into step events and step commands into effects:
   go to the apps, and unknown ones are killed there.
 - Events: ``job_run_<status>`` and ``job_trigger_skipped`` on the event bus, only to subscribers that name
   them in ``event_type=`` (``scheduler.job_events``).
+- Quotas: ``quotas`` (the tenants' limits, ``{}`` by default; the process wires it to the API's principals
+  file, see ``api.auth.AuthConfig.current_quotas``) holds back the runs a schedule or a dependency would start:
+  such a run that would cross its tenant's quota beside the apps and the unfinished runs is recorded FAILED,
+  "not started: quota of ... exceeded ..." (``mesospaas.jobs.admission``, ``step``'s ``refusal``), and the
+  next due time tries again. ``POST /v1/jobs/{id}/runs`` is checked by the API (a 422) before it gets here.
 
 Fails: ``JobsError`` subclasses for API requests that cannot be done (unknown job, conflicts); store errors
 propagate (the runtime stops).
@@ -27,14 +32,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from mesospaas.jobs.admission import counted, quota_usage, refusal_in
 from mesospaas.jobs.dependencies import dependency_problems, dependents, due_dependents
 from mesospaas.jobs.history import JobHistory
 from mesospaas.jobs.run import TERMINAL_TASK_STATES, JobRun, RunStatus, RunTask, Trigger, new_run_id, parse_run_task_id
-from mesospaas.jobs.spec import JobId, JobSpec, RunId, ScheduleSpec
+from mesospaas.jobs.spec import ConcurrencyPolicy, JobId, JobSpec, RunId, ScheduleSpec
 from mesospaas.jobs.step import (Event, JobsConfig, JobState, KillTask, Launched, Notify, ReplaceSpec, SetSchedules,
                                  SkippedTrigger, StartRun, StopAll, StopRun, TaskUpdate, Tick, delayed_runs,
                                  launchable_runs, step)
@@ -45,6 +51,7 @@ from mesospaas.model.app import FetchUri
 from mesospaas.model.constraints import Constraint, Operator
 from mesospaas.placement import AppDiagnostics
 from mesospaas.placement.place import Launch
+from mesospaas.tenancy.quota import Quota
 from scheduler.codecs import decode, encode
 from scheduler.job_events import publish_job_event
 from scheduler.job_timer import CronTimer
@@ -58,6 +65,10 @@ log = logging.getLogger(__name__)
 
 JOBS, JOB_STATUS, JOB_RUNS = "jobs", "job_status", "job_runs"
 JOB_APP_PREFIX = "/_jobs/"
+
+
+def no_quotas() -> Mapping[str, Quota]:
+    return {}
 
 
 class JobsError(ValueError):
@@ -147,8 +158,9 @@ def job_app_id(job_id: JobId) -> AppId:
     return AppId(JOB_APP_PREFIX + job_id)
 
 
-def run_app(spec: JobSpec) -> AppSpec:
-    """The one-instance run spec a job's runs are placed and launched with (no ports, no health checks)."""
+def run_app(spec: JobSpec, role: str = "*") -> AppSpec:
+    """The one-instance run spec a job's runs are placed and launched with (no ports, no health checks), under
+    the framework's default Mesos ``role`` (offers of other roles cannot be used for it)."""
     run = spec.run
     constraints = []
     for c in run.constraints:
@@ -160,7 +172,7 @@ def run_app(spec: JobSpec) -> AppSpec:
                    labels=spec.labels, cpus=run.cpus, mem=run.mem, disk=run.disk, gpus=run.gpus,
                    constraints=tuple(constraints), port_definitions=(),
                    fetch=tuple(FetchUri(a.uri, a.extract, a.executable, a.cache) for a in run.artifacts),
-                   task_kill_grace_period_seconds=run.task_kill_grace_period_seconds)
+                   task_kill_grace_period_seconds=run.task_kill_grace_period_seconds, role=role)
 
 
 def _run_instance(state: JobState, run: JobRun, app: AppSpec) -> Instance:
@@ -231,6 +243,31 @@ class JobsBatch:
             await runtime._decide_offer_interest()
 
 
+class _Admission:
+    """One tick's quota decisions: the usage under each quota prefix is read once (the apps, the unfinished
+    runs), on the first run that asks; each run the tick starts (or stops) is counted in it."""
+
+    def __init__(self, shell: JobsShell, batch: JobsBatch) -> None:
+        self.shell, self.batch = shell, batch
+        self.limits = shell.quotas()
+        self.usage: dict[str, Any] | None = None
+
+    def refusal(self, state: JobState, *, replacing: bool) -> str | None:
+        if not self.limits:
+            return None
+        if self.usage is None:
+            current = {j: s for j in self.shell.jobs if (s := self.batch.current(j)) is not None}
+            self.usage = quota_usage(self.limits, self.shell.runtime.state.apps.values(), current)
+        refusal = refusal_in(self.limits, self.usage, state.spec, replacing_runs=len(state.runs) if replacing else 0)
+        if refusal is not None:
+            log.warning("job %s: a run is not started: %s", state.spec.id, refusal)
+        return refusal
+
+    def started(self, before: JobState, after: JobState | None) -> None:
+        if self.usage is not None and after is not None and len(after.runs) != len(before.runs):
+            self.usage = counted(self.limits, self.usage, before.spec, len(after.runs) - len(before.runs))
+
+
 class JobsShell:
     def __init__(self, runtime: SchedulerRuntime, config: JobsConfig | None = None) -> None:
         self.runtime = runtime
@@ -242,12 +279,14 @@ class JobsShell:
         self._round: JobsBatch | None = None
         self._apps: dict[JobId, tuple[JobSpec, AppSpec]] = {}
         self._starts: list[tuple[JobId, asyncio.Future[JobRun]]] = []
+        self.quotas: Callable[[], Mapping[str, Quota]] = no_quotas
+        """The tenants' quotas now (re-read on every use: SIGHUP may change them)."""
 
     def app_of(self, spec: JobSpec) -> AppSpec:
         """The run spec of ``spec`` (cached per job while its spec holds)."""
         cached = self._apps.get(spec.id)
         if cached is None or cached[0] is not spec:
-            cached = (spec, run_app(spec))
+            cached = (spec, run_app(spec, self.runtime.framework.role))
             self._apps[spec.id] = cached
         return cached[1]
 
@@ -356,8 +395,12 @@ class JobsShell:
         if not any(isinstance(c, Notify) and c.event_type == "job_run_success" for _, c in batch.commands):
             return
         current = {j: s for j in self.jobs if (s := batch.current(j)) is not None}
+        admission = _Admission(self, batch)
         for job_id in due_dependents(current):
-            batch.apply(job_id, StartRun(self.new_run_id(batch.now), Trigger.DEPENDENCY))
+            before = current[job_id]
+            batch.apply(job_id, StartRun(self.new_run_id(batch.now), Trigger.DEPENDENCY,
+                                         admission.refusal(before, replacing=False)))
+            admission.started(before, batch.current(job_id))
 
     def live_task_ids(self) -> list[str]:
         """Tasks to reconcile explicitly after a (re)subscription."""
@@ -369,9 +412,16 @@ class JobsShell:
 
     async def tick(self, now: float) -> None:
         batch = self.batch(now)
+        admission = _Admission(self, batch)
         for job_id, state in list(self.jobs.items()):
             if self.timer.due(state, now):
-                batch.apply(job_id, Tick(self.new_run_id(now)))
+                refusal = None
+                if self.timer.fires(state, now):
+                    replacing = state.schedule is not None and \
+                        state.schedule.concurrency_policy is ConcurrencyPolicy.REPLACE
+                    refusal = admission.refusal(state, replacing=replacing)
+                batch.apply(job_id, Tick(self.new_run_id(now), refusal))
+                admission.started(state, batch.current(job_id))
         if batch.working or batch.commands:
             await self.runtime._commit(batch.changes)
             await batch.done()

@@ -1,8 +1,9 @@
 """``mesospaas local``: the whole platform on the embedded cluster, in one command.
 
-Starts localmesos (process mode, 3 agents unless told otherwise), the scheduler and the HTTP API; prints
-``mesospaas API: http://127.0.0.1:PORT`` once the API serves. SIGINT or SIGTERM stop everything, tasks
-included, and the process exits 0. State lives in ``--work-dir`` (default ``~/.local/state/mesospaas/local``):
+Starts localmesos (process mode; the agents ``--cluster FILE`` lists, or ``--agents N``, 3 without either), the
+scheduler and the HTTP API; prints ``mesospaas API: http://ADDRESS:PORT`` once the API serves (``--http-address``,
+default 127.0.0.1; authentication is off unless asked for on a loopback address and required on any other, as
+for ``serve``). SIGINT or SIGTERM stop everything, tasks included, and the process exits 0. State lives in ``--work-dir`` (default ``~/.local/state/mesospaas/local``):
 after a restart the apps come back and their tasks are launched again.
 """
 
@@ -31,11 +32,14 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_flag(parser, "agents", "3", type=int, help="number of local agents")
-    add_flag(parser, "cluster", None, help="cluster JSON describing the agents (see README)")
+    add_flag(parser, "agents", None, type=int, help="number of local agents (default 3, or as many as --cluster "
+                                                    "lists; given with --cluster, it cuts or extends the file's list)")
+    add_flag(parser, "cluster", None, help="cluster JSON describing the agents (see README); it defines the cluster")
     add_flag(parser, "resources", None, help="default agent resources, e.g. cpus:4;mem:4096;disk:20000")
     add_flag(parser, "attributes", None, help="default agent attributes, e.g. rack:r1")
     add_flag(parser, "http-port", "8080", type=int, help="API port (0 picks a free one)")
+    add_flag(parser, "http-address", "127.0.0.1", help="address the API binds (not a loopback one: give "
+                                                       "--http-credentials or --auth-file, or --insecure-no-auth)")
     add_flag(parser, "mesos-port", "0", type=int, help="port of the embedded Mesos master (0 = free port)")
     add_flag(parser, "docker-registry", None, help="directory of `docker save` tarballs (<repository>:<tag>.tar) "
                                                    "the local agents run Docker images from")
@@ -63,8 +67,8 @@ async def run_local(args: argparse.Namespace, parser: argparse.ArgumentParser) -
         parser.error(str(exc))
     metrics_from_args(args, parser)  # bad flags are reported before anything starts
     serving: dict[str, SchedulerRuntime] = {}  # issue 17: authentication is off unless asked for
-    security = auth_cli.security_from_args(args, parser, "127.0.0.1", lambda: serving["runtime"].store,
-                                           require_on_exposed=False)
+    security = auth_cli.security_from_args(args, parser, args.http_address, lambda: serving["runtime"].store,
+                                           require_on_exposed=True)
     tls = auth_cli.server_ssl_context(args, parser)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -86,12 +90,13 @@ async def run_local(args: argparse.Namespace, parser: argparse.ArgumentParser) -
         runtime = SchedulerRuntime(store, runtime_settings, framework, events=bus, metrics=metrics)
         metrics.sources.platform = lambda: runtime
         await runtime.start()
-        config = ApiConfig(http_port=args.http_port, master=cluster.address, framework_name=framework.name,
-                           mesos_user=framework.user, mesos_role=framework.role)
+        config = ApiConfig(http_port=args.http_port, hostname=args.http_address, master=cluster.address,
+                           framework_name=framework.name, mesos_user=framework.user, mesos_role=framework.role)
         serving["runtime"] = runtime
         if security.secrets is not None:
             runtime.secrets = security.secrets
-        runner = await start_api(runtime, bus, config, "127.0.0.1", metrics=metrics, security=security,
+        runtime.jobs.quotas = security.current_quotas  # issue 17: scheduled job runs inside the tenants' quotas
+        runner = await start_api(runtime, bus, config, args.http_address, metrics=metrics, security=security,
                                  ssl_context=tls)
         log.info("Mesos master %s with %d agents; state in %s", cluster.url, len(cluster.agents), work_dir)
         await stop.wait()

@@ -1,9 +1,11 @@
 """The pymesos adapter: Mesos callbacks in, Mesos calls out, nothing decided here.
 
 Owns: the ``FrameworkInfo`` mesospaas subscribes with (stable id, ``failover_timeout``, ``checkpoint: true``,
-PARTITION_AWARE, TASK_KILLING_STATE, MULTI_ROLE with the configured role), turning pymesos callbacks (run on
-pymesos's IO thread) into ``MesosEvent`` values handed to the asyncio loop with ``call_soon_threadsafe``, and
-the calls to Mesos.
+PARTITION_AWARE, TASK_KILLING_STATE, MULTI_ROLE with the default role and every role its apps use), turning
+pymesos callbacks (run on pymesos's IO thread) into ``MesosEvent`` values handed to the asyncio loop with
+``call_soon_threadsafe``, and the calls to Mesos. ``update_roles`` changes the subscribed roles with the v1
+``UPDATE_FRAMEWORK`` call (Mesos 1.9+; the next re-SUBSCRIBE carries them too); REVIVE and SUPPRESS name the
+roles they mean.
 
 Rules pymesos imposes (see the protocol reference, section 8): never call the driver from inside a callback
 (a failing call there aborts the driver thread), acknowledge explicitly (``implicit_acknowledgements=False``),
@@ -20,7 +22,7 @@ import binascii
 import concurrent.futures
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,10 +116,11 @@ class FrameworkSettings:
     principal: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
 
-    def framework_info(self, framework_id: str | None) -> dict[str, Any]:
+    def framework_info(self, framework_id: str | None, roles: Iterable[str] | None = None) -> dict[str, Any]:
+        """The ``FrameworkInfo``; ``roles`` (sorted, without duplicates) default to the configured role alone."""
         info: dict[str, Any] = {
             "user": self.user, "name": self.name, "failover_timeout": float(self.failover_timeout),
-            "checkpoint": True, "roles": [self.role],
+            "checkpoint": True, "roles": sorted(set(roles)) if roles else [self.role],
             "capabilities": [{"type": "MULTI_ROLE"}, {"type": "PARTITION_AWARE"},
                              {"type": "TASK_KILLING_STATE"}, {"type": "GPU_RESOURCES"}]}
         if framework_id:
@@ -200,14 +203,16 @@ class MesosDriver:
 
     def __init__(self, master: str, settings: FrameworkSettings, framework_id: str | None,
                  on_event: Callable[[MesosEvent], None], loop: asyncio.AbstractEventLoop,
-                 gate: ActingGate | None = None) -> None:
+                 gate: ActingGate | None = None, roles: Iterable[str] | None = None) -> None:
         self._loop = loop
         self._gate = gate
         self._on_event = on_event
         self._settings = settings
         self._calls = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="mesos-calls")
         self._master = master
-        self._driver = MesosSchedulerDriver(_Callbacks(self._emit), settings.framework_info(framework_id), master,
+        info = settings.framework_info(framework_id, roles)
+        self._roles: tuple[str, ...] = tuple(info["roles"])
+        self._driver = MesosSchedulerDriver(_Callbacks(self._emit), info, master,
                                             implicit_acknowledgements=False, failover=True)
         self._stopped = False
         self._session: aiohttp.ClientSession | None = None
@@ -325,11 +330,41 @@ class MesosDriver:
         await self._post_all([{"type": "ACKNOWLEDGE", "acknowledge": {
             "agent_id": s["agent_id"], "task_id": s["task_id"], "uuid": s["uuid"]}} for s in statuses])
 
-    async def reconcile(self, tasks: list[str]) -> None:
-        await self._post({"type": "RECONCILE", "reconcile": {"tasks": [{"task_id": {"value": t}} for t in tasks]}})
+    async def reconcile(self, tasks: list[str], agents: Mapping[str, str] | None = None) -> None:
+        """Explicit (``tasks``) or implicit (``[]``) reconciliation. ``agents``: each task's last known agent id,
+        sent along: after a master failover, Mesos answers for a task whose agent is known and back, and holds
+        the answer (rather than guess TASK_UNKNOWN) while that agent has not re-registered (transcript 94)."""
+        known = agents or {}
+        await self._post({"type": "RECONCILE", "reconcile": {"tasks": [
+            {"task_id": {"value": t}, **({"agent_id": {"value": known[t]}} if t in known else {})} for t in tasks]}})
 
-    async def revive(self) -> None:
-        await self._post({"type": "REVIVE", "revive": {"roles": [self._settings.role]}})
+    @property
+    def roles(self) -> tuple[str, ...]:
+        """The roles the framework is subscribed with (as Mesos last accepted them)."""
+        return self._roles
 
-    async def suppress(self) -> None:
-        await self._post({"type": "SUPPRESS", "suppress": {"roles": [self._settings.role]}})
+    async def update_roles(self, roles: Iterable[str]) -> bool:
+        """Subscribes the framework with ``roles`` (UPDATE_FRAMEWORK); False when they are the current ones.
+
+        The roles also go into the ``FrameworkInfo`` pymesos re-subscribes with after a reconnection (its
+        ``_framework``: pymesos has no public setter), so a lost call is repaired by the next SUBSCRIBE.
+        Raises ``MesosCallError`` when Mesos refuses the call (the current roles then stay)."""
+        wanted = tuple(sorted(set(roles)))
+        if wanted == self._roles:
+            return False
+        self._driver._framework["roles"] = list(wanted)
+        info = self._driver.framework
+        if "id" not in info:  # not subscribed yet: the first SUBSCRIBE carries the roles
+            self._roles = wanted
+            return True
+        await self._post({"type": "UPDATE_FRAMEWORK", "update_framework": {"framework_info": info}})
+        self._roles = wanted
+        return True
+
+    async def revive(self, roles: Iterable[str] | None = None) -> None:
+        """REVIVE for ``roles`` (default: every subscribed role)."""
+        await self._post({"type": "REVIVE", "revive": {"roles": sorted(set(roles or self._roles))}})
+
+    async def suppress(self, roles: Iterable[str] | None = None) -> None:
+        """SUPPRESS for ``roles`` (default: every subscribed role)."""
+        await self._post({"type": "SUPPRESS", "suppress": {"roles": sorted(set(roles or self._roles))}})

@@ -51,6 +51,7 @@ from mesospaas.jobs.step import JobsConfig
 from mesospaas.placement import AppDiagnostics, Profile, default_profile, place
 from mesospaas.reconcile.reconcile_app import apply_result, reconcile_app
 from mesospaas.routing.service_ports import PortRange, ServicePortRejected, with_service_ports
+from mesospaas.tenancy.roles import framework_roles
 from mesospaas.deploy.readiness import ReadinessResult, Target, targets as readiness_targets
 from scheduler.acting import ActingGate, RuntimeStopped
 from scheduler.health_worker import WorkerProbePool
@@ -61,13 +62,15 @@ from scheduler.secrets import NoSecrets, SecretError, SecretSource, decoded_defi
 from scheduler.events import EventBus, instance_changed_event, status_update_event
 from scheduler.executor_info import ExecutorSettings
 from scheduler.health_checks import HealthChecking
+from scheduler.framework_roles import sync_roles
 from scheduler.jobs import JobsShell
 from scheduler.mesos_adapter import AdapterError, kill_policy, offer_from_mesos, status_facts, task_info
 from scheduler.metrics import Metrics
+from scheduler.reconcile_followups import ReconcileFollowUps
 from scheduler.mesos_driver import (AgentLost, Disconnected, ExecutorLost, FrameworkMessage, FrameworkSettings,
                                     MesosCallError, MesosDriver, MesosError, MesosEvent, OfferRescinded,
                                     OffersReceived, StatusReceived, Subscribed)
-from scheduler.store import Change, Delete, Put, Store
+from scheduler.store import Change, Delete, Put, Store, StoreError
 from scheduler.task_stats import TaskStats
 
 log = logging.getLogger(__name__)
@@ -204,6 +207,7 @@ class SchedulerRuntime:
         self._interest = OfferInterestState()
         self._kills_sent: dict[TaskId, float] = {}
         self._last_mesos_reconcile = 0.0
+        self.reconcile_followups = ReconcileFollowUps()  # issue 18: rounds again after each subscription
         self._tasks: list[asyncio.Task[Any]] = []
         self._failed: BaseException | None = None
         self.health = HealthChecking(self, WorkerProbePool() if settings.health_probe_worker else None)
@@ -220,7 +224,8 @@ class SchedulerRuntime:
         await self._load()
         loop = asyncio.get_running_loop()
         self._driver = MesosDriver(self.settings.master, self.framework, self.state.framework_id,
-                                   self._events.put_nowait, loop, self.gate)
+                                   self._events.put_nowait, loop, self.gate,
+                                   roles=framework_roles(self.state.root, self.framework.role))  # roles hook
         self._tasks = [loop.create_task(self._run(), name="scheduler-runtime"),
                        loop.create_task(self._ticker(), name="scheduler-ticker")]
         await self._driver.start()
@@ -339,7 +344,7 @@ class SchedulerRuntime:
             result = await command.fn()
         except Exception as exc:
             if not command.future.done():
-                command.future.set_exception(exc)
+                command.future.set_exception(_for_caller(exc))
             if not _expected(exc):
                 raise
         else:
@@ -535,6 +540,8 @@ class SchedulerRuntime:
             if self.events.wants("deployment_info"):
                 self.events.publish("deployment_info", now, plan=self.plan_json(deployment),
                                     currentStep=_step_json(deployment, 0))
+        if await sync_roles(self._driver, self.state.root, self.framework.role):  # roles hook: before any REVIVE
+            self._interest = OfferInterestState(wanted_roles=frozenset(self._subscribed_roles))  # none suppressed
         await self._advance_deployments()
         await self._reconcile_apps(deployment.affected_apps)
         await self._revive_for(deployment.affected_apps)
@@ -846,6 +853,7 @@ class SchedulerRuntime:
             log.warning("disconnected from the Mesos master; pymesos reconnects")
             self.events.publish("scheduler_disconnected_event")
             self.subscribed.clear()
+            self.reconcile_followups.stop()
             self._interest = OfferInterestState()
         elif isinstance(event, FrameworkMessage):  # task stats hook
             self.task_stats.on_message(event, self.clock())
@@ -865,10 +873,16 @@ class SchedulerRuntime:
             self.events.publish("scheduler_registered_event", frameworkId=event.framework_id,
                                 master=self.settings.master)
         self.subscribed.set()
+        await sync_roles(self._driver, self.state.root, self.framework.role)  # roles hook: UPDATE_FRAMEWORK
         # Offers stay suppressed until something needs them; explicit then implicit task reconciliation.
-        self._interest = OfferInterestState(wanted_roles=frozenset({self.framework.role}))
+        self._interest = OfferInterestState(wanted_roles=frozenset(self._subscribed_roles))
         await self._reconcile_with_mesos()
+        self.reconcile_followups.start(self.clock())  # issue 18: again while agents re-register
         await self._decide_offer_interest()
+
+    def reconcile_soon(self) -> None:
+        """Task reconciliation with Mesos at the next tick (issue 18: the leader resumed after losing ZooKeeper)."""
+        self._last_mesos_reconcile = float("-inf")
 
     async def _reconcile_with_mesos(self) -> None:
         assert self._driver is not None
@@ -876,7 +890,9 @@ class SchedulerRuntime:
         known += [TaskId(t) for t in self.jobs.live_task_ids()]  # jobs hook
         try:
             if known:
-                await self._driver.reconcile([str(t) for t in known])
+                agents = {str(i.task_id): str(i.agent.agent_id) for i in self.state.instances.values()
+                          if i.task_id is not None and i.agent is not None}  # issue 18: agent ids along
+                await self._driver.reconcile([str(t) for t in known], agents)
             await self._driver.reconcile([])
         except MesosCallError as exc:
             log.warning("task reconciliation failed: %s", exc)
@@ -1167,6 +1183,11 @@ class SchedulerRuntime:
     def health_generation(self, app_id: AppId) -> int:
         return self.health.generation_of(app_id)
 
+    @property
+    def _subscribed_roles(self) -> tuple[str, ...]:
+        """The roles offers come for (``scheduler.framework_roles`` keeps them in step with the apps)."""
+        return self._driver.roles if self._driver is not None else (self.framework.role,)
+
     def task_failure(self, app_id: AppId) -> TaskFailure | None:
         return self.state.task_failures.get(app_id)
 
@@ -1185,12 +1206,12 @@ class SchedulerRuntime:
         queue = launch_queue(Snapshot.of(specs, instances, now), self.state.backoffs, now)
         if not queue.pending:
             return
-        decision = decide_offer_interest(queue, self._interest, frozenset({self.framework.role}))
+        decision = decide_offer_interest(queue, self._interest, frozenset(self._subscribed_roles))
         self._interest = OfferInterestState(wanted_roles=self._interest.wanted_roles | decision.state.wanted_roles,
                                             queued=self._interest.queued | decision.state.queued)
         if decision.revive:
             try:
-                await self._driver.revive()
+                await self._driver.revive(decision.revive)
             except MesosCallError as exc:
                 log.warning("REVIVE failed: %s", exc)
                 self._interest = OfferInterestState()
@@ -1202,13 +1223,13 @@ class SchedulerRuntime:
         if queue is None:
             queue = launch_queue(self._snapshot(now), self.state.backoffs, now)
         queue = self.jobs.with_demand(queue, now)  # jobs hook: pending runs want offers too
-        decision = decide_offer_interest(queue, self._interest, frozenset({self.framework.role}))
+        decision = decide_offer_interest(queue, self._interest, frozenset(self._subscribed_roles))
         self._interest = decision.state
         try:
             if decision.revive:
-                await self._driver.revive()
-            elif decision.suppress:
-                await self._driver.suppress()
+                await self._driver.revive(decision.revive)
+            if decision.suppress:
+                await self._driver.suppress(decision.suppress)
         except MesosCallError as exc:
             log.warning("REVIVE/SUPPRESS failed: %s", exc)
             self._interest = OfferInterestState()
@@ -1245,8 +1266,8 @@ class SchedulerRuntime:
             for change in changes:
                 self.state.backoffs.pop(AppId(change.key), None)
         await self._decide_offer_interest()
-        if self._driver is not None and self.subscribed.is_set() and \
-                now - self._last_mesos_reconcile > self.settings.reconciliation_interval:
+        if self._driver is not None and self.subscribed.is_set() and (self.reconcile_followups.take(now) or
+                now - self._last_mesos_reconcile > self.settings.reconciliation_interval):
             await self._reconcile_with_mesos()
 
 
@@ -1259,6 +1280,16 @@ def _finished(running: RunningDeployment, state: DeploymentState, now: float, re
 def _expected(exc: BaseException) -> bool:
     """Errors an app command reports to its caller without stopping the runtime."""
     return isinstance(exc, (ValueError, KeyError, LookupError, DeploymentConflict))
+
+
+def _for_caller(exc: Exception) -> Exception:
+    """What a failed command's caller gets. A store failure (ZooKeeper lost under the commit) stops the runtime
+    with the outcome unknown: the caller is told the scheduler cannot act now (the API's 503), not of a bug."""
+    if not isinstance(exc, StoreError):
+        return exc
+    stopped = RuntimeStopped(f"the state store failed under this request, its outcome is unknown: {exc}")
+    stopped.__cause__ = exc
+    return stopped
 
 
 def _step_json(deployment: DeploymentPlan, index: int) -> dict[str, Any]:

@@ -4,7 +4,8 @@ Without ``--zk`` one instance keeps its state in ``--work-dir`` (a local directo
 second process). With ``--zk zk://hosts/path`` instances elect a leader through ZooKeeper and keep every piece
 of state there (``scheduler.ha``, ``scheduler.ha_runner``); standbys proxy the API to the leader.
 
-Every flag also reads ``MESOSPAAS_<FLAG>``; bad values exit with status 2. SIGINT or SIGTERM stop the scheduler
+Every flag also reads ``MESOSPAAS_<FLAG>``; bad values exit with status 2 (naming the variable when the value
+came from one: ``localmesos.flags``, the parser of ``scheduler.cli``). SIGINT or SIGTERM stop the scheduler
 and leave the framework registered with Mesos (failover), so its tasks keep running for the next start.
 """
 
@@ -24,6 +25,7 @@ from aiohttp import web
 
 from api.app import ApiConfig, build_api_app
 from api.auth import AuthConfig
+from localmesos.flags import add_env_flag
 from mesospaas.routing.service_ports import PortRange
 from scheduler.acting import ActingGate
 from scheduler.events import EventBus
@@ -45,10 +47,8 @@ def default_work_dir() -> str:
 
 
 def add_flag(parser: argparse.ArgumentParser, name: str, fallback: str | None, **kw: object) -> None:
-    env = ENV_PREFIX + name.upper().replace("-", "_")
-    help_text = str(kw.pop("help", ""))
-    parser.add_argument(f"--{name}", default=os.environ.get(env, fallback), help=f"{help_text} (env {env})",
-                        **kw)  # type: ignore[arg-type]
+    """``--name`` with the ``MESOSPAAS_NAME`` fallback; ``--help`` shows the default (``localmesos.flags``)."""
+    add_env_flag(parser, ENV_PREFIX + name.upper().replace("-", "_"), name, fallback, **kw)
 
 
 def add_scheduler_arguments(parser: argparse.ArgumentParser, *, with_master: bool = True) -> None:
@@ -175,6 +175,7 @@ async def serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     serving["platform"] = runtime
     if security.secrets is not None:
         runtime.secrets = security.secrets  # issue 17: SECRET env at launch
+    runtime.jobs.quotas = security.current_quotas  # issue 17: scheduled job runs inside the tenants' quotas
     runner: web.AppRunner | None = None
     try:
         await runtime.start()
@@ -219,6 +220,8 @@ async def serve_ha(args: argparse.Namespace, parser: argparse.ArgumentParser, ru
         runtime = SchedulerRuntime(store, runtime_settings, framework, events=bus, gate=gate, metrics=metrics)
         if security is not None and security.secrets is not None:
             runtime.secrets = security.secrets  # issue 17: SECRET env at launch
+        if security is not None:
+            runtime.jobs.quotas = security.current_quotas  # issue 17: scheduled job runs inside the quotas
         return runtime
 
     ha = HaRunner(client, base, "", args.zk_session_timeout, make_runtime)

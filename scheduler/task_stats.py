@@ -1,15 +1,14 @@
-"""Resource usage of tasks: the executor's reports in memory, and the agent's ``/monitor/statistics``.
+"""Resource usage of tasks: the executor's reports in memory.
 
 Owns ``TaskStats``: the latest ``UsageReport`` (``mesospaas.executor_protocol``) per instance, fed by the
 framework messages of the mesospaas executor (the runtime hands every ``FrameworkMessage`` to ``on_message``;
-the input of a future autoscaler), and ``agent_statistics``: the agent's own view of any task's container
-(command executor or ours) from ``/monitor/statistics`` of the agent that runs it, found like a sandbox
-(``scheduler.sandbox_files``: agent address from the master).
+the input of a future autoscaler). The API reads it through ``api.platform.TaskUsageView`` (its JSON:
+``api.task_usage``); the agent's own view of a container (``/monitor/statistics``) is read by the API itself
+(``api.sandbox_files.agent_statistics``).
 
 Invariants: memory holds one report per instance, the newest (by report timestamp); reports of another
 incarnation replace the old one; reports of instances that no longer exist are dropped on the next
-``on_message``s sweep. Fails: ``on_message`` never raises (a message that is not ours is logged and ignored);
-``agent_statistics`` raises ``SandboxError``/``SandboxNotFound`` like the sandbox reader.
+``on_message``s sweep. Fails: ``on_message`` never raises (a message that is not ours is logged and ignored).
 """
 
 from __future__ import annotations
@@ -17,12 +16,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from mesospaas.executor_protocol import USAGE, ProtocolError, UsageReport, decode_usage, document_type
 from mesospaas.model.ids import InstanceId, parse_task_id
 from scheduler.mesos_driver import FrameworkMessage
-from scheduler.sandbox_files import SandboxError, SandboxFiles, agent_json
 
 log = logging.getLogger(__name__)
 SWEEP_EVERY = 1000
@@ -71,26 +68,3 @@ class TaskStats:
 
     def __len__(self) -> int:
         return len(self._latest)
-
-
-def usage_json(received: ReceivedUsage) -> dict[str, Any]:
-    r = received.report
-    return {"taskId": r.task_id, "timestamp": r.timestamp, "cpuUserSeconds": r.cpu_user_seconds,
-            "cpuSystemSeconds": r.cpu_system_seconds, "cpuSeconds": r.cpu_seconds, "cpuShare": r.cpu_share,
-            "rssBytes": r.rss_bytes, "threads": r.threads, "processes": r.processes,
-            "agentId": received.agent_id, "receivedAt": received.received_at}
-
-
-async def agent_statistics(files: SandboxFiles, agent_id: str, framework_id: str,
-                           executor_id: str) -> dict[str, Any] | None:
-    """The ``statistics`` of the executor container ``executor_id`` on agent ``agent_id`` (None: not running)."""
-    address = await files.agent_address(agent_id)
-    body = await agent_json(files, address, "/monitor/statistics")
-    if not isinstance(body, list):
-        raise SandboxError(f"{address}/monitor/statistics: not a JSON array")
-    for entry in body:
-        if isinstance(entry, dict) and entry.get("framework_id") == framework_id \
-                and entry.get("executor_id") == executor_id:
-            statistics = entry.get("statistics")
-            return dict(statistics) if isinstance(statistics, dict) else None
-    return None

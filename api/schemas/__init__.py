@@ -13,7 +13,7 @@ Public surface::
     restore_app(stored_definition, *, version=None, config_version=None) -> AppDefinition
     rollback_version(body) -> str | None;  change_kind(old, new) -> "unchanged" | "scale" | "restart"
 
-Failures are ``api.errors.InvalidDefinition`` (400 "Invalid JSON" / 422 "Object is not valid" with
+Failures are ``api.errors.InvalidDefinition`` (422 "Invalid JSON" or "Object is not valid", with
 Marathon's paths), plus ``RollbackRequested`` from ``load_app`` for a ``{"version": ts}`` update body.
 """
 

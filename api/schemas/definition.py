@@ -3,7 +3,7 @@
 Owns ``AppDefinition``, ``load_app``, ``dump_app`` and the small helpers the routes need around them
 (``rollback_version``, ``change_kind``). The pipeline, each step pure:
 
-1. ``AppSchema`` checks JSON types and per-field rules (400 "Invalid JSON" / 422 with Marathon's paths);
+1. ``AppSchema`` checks JSON types and per-field rules (422 "Invalid JSON" / "Object is not valid" with Marathon's paths);
 2. ``normalize.canonicalize`` translates the deprecated API and checks the old-API rules;
 3. an update is merged over the existing definition (``partial``, reference §2.4: every top-level field
    named replaces the current one; the id always comes from the existing app or the URL);

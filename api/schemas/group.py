@@ -107,8 +107,12 @@ def load_group(
     group_id: str = ROOT,
     default_role: str = "*",
     default_network_name: str | None = None,
+    enforced: frozenset[str] = frozenset(),
 ) -> GroupDefinition:
     """Validate a group body sent to ``/v2/groups{group_id}``; the body's ``id`` resolves against it.
+
+    ``enforced``: the top-level groups that have ``enforceRole`` already; their new apps get the group role
+    when the body does not say ``enforceRole`` again (``"enforceRole": false`` turns it off).
 
     Raises ``InvalidDefinition`` with every problem of the tree (paths such as ``/groups(0)/apps(1)/cpus``).
     """
@@ -128,6 +132,7 @@ def load_group(
     if "scaleBy" in body:
         return GroupDefinition(id=group, scale_by=body["scaleBy"])
     builder = _TreeBuilder(default_network_name, field_violations)
+    builder.enforced = enforced
     definition = builder.build(body, group, "", default_role)
     builder.problems.extend(builder.pending)
     builder.problems.extend(_cycles(definition))
@@ -142,6 +147,8 @@ class _TreeBuilder:
         self.problems: list[Violation] = []
         self.pending = list(field_violations)
         """Value-rule violations of the load, not yet handed to the app they belong to."""
+        self.enforced: frozenset[str] = frozenset()
+        """Top-level groups with ``enforceRole`` in the current root."""
 
     def take_pending(self, path: str) -> list[Violation]:
         """The pending violations inside ``path``, re-rooted at it (``/apps(1)/cpus`` -> ``/cpus``)."""
@@ -156,7 +163,8 @@ class _TreeBuilder:
         enforce_role = body.get("enforceRole")
         if enforce_role and (group == ROOT or parent_of(group) != ROOT):
             self.fail(f"{prefix}/enforceRole", MSG_ENFORCE_ROLE_TOP_LEVEL)
-        if enforce_role and parent_of(group) == ROOT and group != ROOT:
+        if (enforce_role or (enforce_role is None and group in self.enforced)) and parent_of(group) == ROOT \
+                and group != ROOT:
             default_role = group.strip("/")  # Marathon: apps in such a group default to the group's role
         if body.get("pods"):
             self.fail(f"{prefix}/pods", MSG_NO_PODS)

@@ -202,7 +202,7 @@ class ValidationDetailSchema(StrictSchema):
 
 
 class ValidationErrorSchema(StrictSchema):
-    """422 "Object is not valid" and 400 "Invalid JSON" (``details`` is a string for unparseable bodies)."""
+    """422 "Object is not valid" or "Invalid JSON" (a value of the wrong JSON type), with Marathon's paths."""
 
     message = JsonString(metadata=meta("\"Object is not valid\" or \"Invalid JSON\"."))
     details = JsonList(JsonNested(ValidationDetailSchema))

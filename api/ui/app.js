@@ -4,6 +4,11 @@
  * It stays live through /v2/events: every event marks the parts of the page it affects as stale, and one
  * short timer coalesces a burst of events into one re-fetch of those parts. There is no polling loop.
  * Rows are kept per id and updated in place, so a value typed into a scale box survives a refresh.
+ *
+ * Signing in (when the server has --auth-file or --http-credentials): /ui/api/session says whether and how;
+ * the form posts a token (or the Basic user and password) to POST /v2/session, which sets an HttpOnly,
+ * SameSite=Strict session cookie that every fetch and the EventSource then carry. A 401 on any request
+ * shows the form again; "Sign out" is DELETE /v2/session.
  */
 "use strict";
 
@@ -36,7 +41,8 @@ const EVENT_TYPES = {
 };
 const COALESCE_MS = 150;
 
-const state = { apps: new Map(), jobsAvailable: true, rendered: { apps: 0, at: 0 } };
+const state = { apps: new Map(), jobsAvailable: true, rendered: { apps: 0, at: 0 }, signedOut: false,
+  schemes: ["token"] };
 const stale = new Set();
 let refreshTimer = null;
 let refreshing = false;
@@ -58,8 +64,13 @@ function el(tag, attrs, ...children) {
 
 function appPath(id) { return id.split("/").filter(Boolean).map(encodeURIComponent).join("/"); }
 
+class SignedOut extends Error {}
+
+// X-Requested-With: the server then answers a 401 without a Basic challenge, so the browser shows no login
+// dialog of its own (the page has its form). The session cookie goes along (same origin).
 async function call(method, path, body) {
-  const options = { method, headers: { Accept: "application/json" } };
+  const options = { method, credentials: "same-origin",
+    headers: { Accept: "application/json", "X-Requested-With": "XMLHttpRequest" } };
   if (body !== undefined) {
     options.headers["Content-Type"] = "application/json";
     options.body = JSON.stringify(body);
@@ -68,6 +79,10 @@ async function call(method, path, body) {
   const text = await response.text();
   let payload = null;
   try { payload = text ? JSON.parse(text) : null; } catch (e) { payload = text; }
+  if (response.status === 401 && path !== "/v2/session") {
+    showSignIn();
+    throw new SignedOut(`${path}: ${message(payload)}`);
+  }
   return { status: response.status, ok: response.ok, body: payload };
 }
 
@@ -130,7 +145,9 @@ async function refresh() {
   stale.clear();
   try {
     await Promise.all(parts.map(async (part) => {
-      try { await LOADERS[part](); } catch (error) { notify(String(error.message || error), "error"); }
+      try { await LOADERS[part](); } catch (error) {
+        if (!(error instanceof SignedOut)) notify(String(error.message || error), "error");
+      }
     }));
   } finally {
     refreshing = false;
@@ -398,9 +415,11 @@ async function loadCluster() {
 }
 
 // -- the event stream -----------------------------------------------------------------------------------------
+// The browser reconnects a dropped stream by itself; a refused one (a 401: the session ended) it closes, and
+// then the session probe decides: sign in again, or reconnect.
 function connect() {
   const query = Object.keys(EVENT_TYPES).map((t) => `event_type=${t}`).join("&");
-  const source = new EventSource(`${API}/v2/events?${query}`);
+  const source = new EventSource(`${API}/v2/events?${query}`, { withCredentials: true });
   source.addEventListener("open", () => {
     $("#live").textContent = "live";
     $("#live").className = "live on";
@@ -408,6 +427,10 @@ function connect() {
   source.addEventListener("error", () => {
     $("#live").textContent = "reconnecting…";
     $("#live").className = "live off";
+    if (source.readyState === EventSource.CLOSED && window.mesospaasEvents === source) {
+      window.mesospaasEvents = null;
+      setTimeout(start, 1000);
+    }
   });
   for (const [type, parts] of Object.entries(EVENT_TYPES)) {
     source.addEventListener(type, () => markStale(parts));
@@ -415,6 +438,61 @@ function connect() {
   return source;
 }
 
+// -- signing in -----------------------------------------------------------------------------------------------
+function showSignIn(schemes) {
+  state.signedOut = true;
+  if (window.mesospaasEvents) { window.mesospaasEvents.close(); window.mesospaasEvents = null; }
+  $("#live").textContent = "signed out";
+  $("#live").className = "live off";
+  if (schemes) state.schemes = schemes;
+  $("#sign-in-basic").hidden = !state.schemes.includes("basic");
+  for (const part of ["main", "#nav", "#notice", "#who"]) $(part).hidden = true;
+  $("#sign-in").hidden = false;
+  $("#sign-in-token").focus();
+}
+
+function showSignedIn(principal) {
+  state.signedOut = false;
+  $("#sign-in").hidden = true;
+  $("#sign-in-error").hidden = true;
+  $("main").hidden = false;
+  $("#nav").hidden = false;
+  $("#who").hidden = !principal;
+  $("#who-name").textContent = principal ? `signed in as ${principal}` : "";
+  markStale(Object.keys(LOADERS));
+  if (!window.mesospaasEvents) window.mesospaasEvents = connect();
+}
+
+async function start() {
+  const answer = await call("GET", "/ui/api/session");
+  const session = answer.body || {};
+  if (session.schemes && session.schemes.length) state.schemes = session.schemes;
+  if (session.auth && !session.principal) showSignIn(session.schemes || ["token"]);
+  else showSignedIn(session.principal || null);
+}
+
+async function signIn(event) {
+  event.preventDefault();
+  const token = $("#sign-in-token").value.trim();
+  const user = $("#sign-in-user").value;
+  const credentials = token ? { token } : { username: user, password: $("#sign-in-password").value };
+  const answer = await call("POST", "/v2/session", credentials);
+  if (!answer.ok) {
+    $("#sign-in-error").textContent = `Not signed in: ${message(answer.body)}`;
+    $("#sign-in-error").hidden = false;
+    return;
+  }
+  $("#sign-in-token").value = "";
+  $("#sign-in-password").value = "";
+  showSignedIn(answer.body.principal);
+}
+
+async function signOut() {
+  await call("DELETE", "/v2/session");
+  showSignIn();
+}
+
 $("#filter").addEventListener("input", applyFilter);
-markStale(Object.keys(LOADERS));
-window.mesospaasEvents = connect();
+$("#sign-in-form").addEventListener("submit", signIn);
+$("#sign-out").addEventListener("click", signOut);
+start();

@@ -28,6 +28,11 @@ Rules:
 - Concurrency at a scheduled trigger: ALLOW starts a run; FORBID skips it (recorded) while a run is
   unfinished; REPLACE stops the unfinished runs (FAILED, reason ``replaced``, tasks killed) and starts the new
   run, which launches only once the killed tasks are gone. Manual and dependency runs ignore the policy.
+- Quotas: a ``Tick`` or ``StartRun`` may carry a ``refusal`` (the shell's admission decision, naming the tenant
+  quota one more run would cross, ``mesospaas.jobs.admission``). A run it would start is then not started: it
+  is recorded at once as FAILED with the reason ``not started: <refusal>`` (history and a ``job_run_failed``
+  notification; the trigger counts as acted on, so the next due time tries again). A FORBID skip still wins,
+  and a refused REPLACE trigger stops nothing.
 
 Fails: never raises for events about unknown runs or tasks (the result changes nothing).
 """
@@ -92,6 +97,8 @@ class JobState:
 class StartRun:
     run_id: RunId
     trigger: Trigger = Trigger.MANUAL
+    refusal: str | None = None
+    """Why this run may not start (a tenant quota it would cross); None: it may."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +132,8 @@ class TaskUpdate:
 class Tick:
     run_id: RunId
     """The id a run started by a due schedule gets."""
+    refusal: str | None = None
+    """Why a run this tick's schedule would start may not start (a tenant quota it would cross); None: it may."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +223,15 @@ class _Work:
         self.state = replace(self.state, last_started_at=self.now)
         self.put_run(run, None)
 
+    def refuse(self, run_id: RunId, trigger: Trigger, refusal: str, schedule: ScheduleSpec | None = None,
+               at: float | None = None) -> None:
+        """The run that may not start, recorded as a FAILED run that never had a task."""
+        run = JobRun(id=run_id, job_id=self.state.spec.id, created_at=self.now, status=RunStatus.FAILED,
+                     trigger=trigger, schedule_id=schedule.id if schedule is not None else None, scheduled_for=at,
+                     completed_at=self.now, reason=f"not started: {refusal}")
+        self.state = replace(self.state, last_started_at=self.now)  # the trigger is used up (dependencies)
+        self.put_run(run, None)
+
 
 def retry_delay(failures: int, max_launch_delay: float) -> float:
     """Seconds before attempt ``failures + 1``: 1 s after the first failure, doubling, capped."""
@@ -277,10 +295,13 @@ def _on_task(work: _Work, event: TaskUpdate) -> None:
                          run.status)
 
 
-def _trigger(work: _Work, schedule: ScheduleSpec, at: float, run_id: RunId) -> None:
+def _trigger(work: _Work, schedule: ScheduleSpec, at: float, run_id: RunId, refusal: str | None) -> None:
     unfinished = list(work.state.runs)
     if schedule.concurrency_policy is ConcurrencyPolicy.FORBID and unfinished:
         work.skip(schedule, at, f"FORBID: run {unfinished[0].id} is still {unfinished[0].status.value}")
+        return
+    if refusal is not None:
+        work.refuse(run_id, Trigger.SCHEDULE, refusal, schedule, at)
         return
     waits: list[str] = []
     if schedule.concurrency_policy is ConcurrencyPolicy.REPLACE:
@@ -329,7 +350,7 @@ def _on_tick(work: _Work, event: Tick) -> None:
         work.skip(schedule, at, "missed: a later trigger is due")
     work.state = replace(work.state, cursor=latest)
     if now - latest <= schedule.starting_deadline_seconds:
-        _trigger(work, schedule, latest, event.run_id)
+        _trigger(work, schedule, latest, event.run_id, event.refusal)
     else:
         work.skip(schedule, latest, "missed: startingDeadlineSeconds passed before a leader could start it")
 
@@ -337,7 +358,10 @@ def _on_tick(work: _Work, event: Tick) -> None:
 def step(state: JobState, event: Event, now: float, config: JobsConfig = JobsConfig()) -> StepResult:
     work = _Work(state, now, config)
     if isinstance(event, StartRun):
-        work.start(event.run_id, event.trigger)
+        if event.refusal is not None:
+            work.refuse(event.run_id, event.trigger, event.refusal)
+        else:
+            work.start(event.run_id, event.trigger)
     elif isinstance(event, StopRun):
         run = state.run(event.run_id)
         if run is not None:

@@ -144,6 +144,9 @@ class Group:
     version: AppVersion = EPOCH_VERSION
     app_dependencies: Mapping[AppId, frozenset[str]] = field(default_factory=dict)
     """The ``dependencies`` field of each direct app (absolute paths); apps without any are absent."""
+    enforce_role: bool = False
+    """Marathon's ``enforceRole`` (top-level groups only): its apps run under the Mesos role named after it
+    (``mesospaas.tenancy.roles``)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "apps", _freeze(self.apps))

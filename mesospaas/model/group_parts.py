@@ -27,14 +27,17 @@ class GroupNode:
     dependencies: frozenset[str] = frozenset()
     version: AppVersion = EPOCH_VERSION
     app_dependencies: Mapping[AppId, frozenset[str]] = field(default_factory=dict)
+    enforce_role: bool = False
 
     @staticmethod
     def of(group: Group) -> GroupNode:
-        return GroupNode(group.id, group.dependencies, group.version, dict(group.app_dependencies))
+        return GroupNode(group.id, group.dependencies, group.version, dict(group.app_dependencies),
+                         group.enforce_role)
 
     def same_as(self, other: GroupNode) -> bool:
         return (self.id == other.id and self.dependencies == other.dependencies and self.version == other.version
-                and dict(self.app_dependencies) == dict(other.app_dependencies))
+                and dict(self.app_dependencies) == dict(other.app_dependencies)
+                and self.enforce_role == other.enforce_role)
 
 
 def split(root: Group) -> tuple[dict[GroupId, GroupNode], dict[AppId, AppSpec]]:
@@ -52,7 +55,8 @@ def assemble(nodes: Mapping[GroupId, GroupNode], apps: Iterable[AppSpec]) -> Gro
     def make(path: GroupId, members: dict[AppId, AppSpec], children: dict[GroupId, Group]) -> Group:
         node = nodes.get(path) or GroupNode(path)
         return Group(path, apps=members, groups=children, dependencies=node.dependencies, version=node.version,
-                     app_dependencies={k: v for k, v in node.app_dependencies.items() if k in members})
+                     app_dependencies={k: v for k, v in node.app_dependencies.items() if k in members},
+                     enforce_role=node.enforce_role)
 
     return build_tree(apps, nodes, make)
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from mesospaas.tenancy.grants import prefix_matches
+from mesospaas.tenancy.grants import ROOT, normalise_id, prefix_matches
 
 DIMENSIONS = ("cpus", "mem", "disk", "instances")
 
@@ -118,11 +118,17 @@ class QuotaExceeded:
 
 def usage_under(prefix: str, apps: Iterable[Sized], extra: Mapping[str, Usage] | None = None) -> Usage:
     """The usage of the apps (and ``extra`` entries, by id) under the quota prefix ``prefix``."""
-    total = Usage()
     subtree = prefix.rstrip("/") + "/**" if not prefix.endswith("/**") else prefix
+    base = normalise_id(subtree[:-3])
+    inside = base + "/"
+    cpus = mem = disk = instances = 0.0
     for app in apps:
-        if prefix_matches(subtree, app.id):
-            total = total + Usage.of_app(app)
+        app_id = app.id
+        if base == ROOT or app_id == base or app_id.startswith(inside) or (
+                not app_id.startswith("/") or app_id.endswith("/")) and prefix_matches(subtree, app_id):
+            n = app.instances
+            cpus, mem, disk, instances = cpus + app.cpus * n, mem + app.mem * n, disk + app.disk * n, instances + n
+    total = Usage(cpus, mem, disk, instances)
     for key, used in (extra or {}).items():
         if prefix_matches(subtree, key):
             total = total + used
@@ -137,14 +143,21 @@ def quota_violations(quotas: Mapping[str, Quota], before: Iterable[Sized], after
     old, new = list(before), list(after)
     found: list[QuotaExceeded] = []
     for prefix, quota in sorted(quotas.items()):
-        was, will = usage_under(prefix, old, extra), usage_under(prefix, new, extra)
-        for dimension in DIMENSIONS:
-            limit = quota.limit(dimension)
-            if limit is None:
-                continue
-            requested = will.get(dimension)
-            if requested > limit + 1e-9 and requested > was.get(dimension) + 1e-9:
-                found.append(QuotaExceeded(prefix, dimension, limit, requested))
+        found += crossed(prefix, quota, usage_under(prefix, old, extra), usage_under(prefix, new, extra))
+    return found
+
+
+def crossed(prefix: str, quota: Quota, was: Usage, will: Usage) -> list[QuotaExceeded]:
+    """The limits of ``quota`` (on ``prefix``) that going from ``was`` to ``will`` crosses: a dimension over
+    its limit that the change raises."""
+    found: list[QuotaExceeded] = []
+    for dimension in DIMENSIONS:
+        limit = quota.limit(dimension)
+        if limit is None:
+            continue
+        requested = will.get(dimension)
+        if requested > limit + 1e-9 and requested > was.get(dimension) + 1e-9:
+            found.append(QuotaExceeded(prefix, dimension, limit, requested))
     return found
 
 

@@ -26,7 +26,7 @@ from mesospaas.routing.templates import Templates
 from scheduler.lb import client_auth as api_client_auth
 from scheduler.lb.client import ApiClient
 from scheduler.lb.edge import Edge, EdgeSettings
-from scheduler.lb.haproxy import HAProxy
+from scheduler.lb.haproxy import HAProxy, socket_path
 from scheduler.lb.status import LbMetrics, status_app
 
 ENV_PREFIX = "MESOSPAAS_LB_"
@@ -123,7 +123,7 @@ def _maxconn(wanted: int = 50000) -> int:
 
 def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple[EdgeSettings, Path]:
     config = Path(args.config).resolve()
-    socket = Path(args.haproxy_socket).resolve() if args.haproxy_socket else config.with_suffix(".sock")
+    socket = socket_path(Path(args.haproxy_socket).resolve() if args.haproxy_socket else config.with_suffix(".sock"))
     try:
         http = bind_address(args.http_port, "*")
         https = bind_address(args.https_port, "*")

@@ -8,6 +8,9 @@ Owns: ``HAProxy``. Invariants:
   worker with the new config and hands it the listening sockets, the old worker finishes its connections;
   no connection is refused. The reload is over when the master's ``show proc`` lists a new worker.
 - Without ``run``, ``reload_command`` (a shell command) reloads an HAProxy someone else owns.
+- Unix socket paths longer than HAProxy accepts (``SOCKET_PATH_MAX``; a deep state directory) are moved by
+  ``socket_path`` to a stable short path in a private (0700, ours) directory under the temp dir, removed again
+  by ``stop``.
 - Runtime API commands go to ``admin_socket`` (the worker's stats socket, ``level admin``; after a reload
   it belongs to the new worker, the old one unbinds at once). A reply naming an error raises
   ``RuntimeApiError`` (the caller then reloads instead).
@@ -16,8 +19,10 @@ Owns: ``HAProxy``. Invariants:
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
+import stat
 import signal
 import tempfile
 from collections.abc import Callable, Sequence
@@ -27,8 +32,38 @@ log = logging.getLogger("mesospaas.lb")
 ERROR_WORDS = ("No such", "Unknown command", "Require ", "invalid", "Invalid", "not found", "cannot", "Can't")
 
 
+SOCKET_PATH_MAX = 97
+"""HAProxy's limit for a Unix socket path ("socket path ... too long (max 97)"): sun_path less its suffixes."""
+SHORT_SOCKET_PREFIX = "mesospaas-lb-"
+
+
 class RuntimeApiError(RuntimeError):
     pass
+
+
+def socket_path(wanted: Path) -> Path:
+    """``wanted``, or when it is too long for HAProxy a short path that stands for it: the same for the same
+    ``wanted`` (a restarted lb finds its sockets), in a directory only this user can enter. Raises ``OSError``
+    when that directory exists but is not a private one of ours."""
+    short = stand_in_path(wanted)
+    if short is None:
+        return wanted
+    directory = short.parent
+    directory.mkdir(mode=0o700, exist_ok=True)
+    info = directory.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise OSError(f"{directory} (for the socket {wanted}) is not a private directory of ours")
+    log.info("socket path %s is too long for HAProxy (max %d); using %s", wanted, SOCKET_PATH_MAX, short)
+    return short
+
+
+def stand_in_path(wanted: Path) -> Path | None:
+    """The short path ``socket_path`` uses for ``wanted`` (None when ``wanted`` itself fits); creates nothing."""
+    if len(os.fsencode(wanted)) <= SOCKET_PATH_MAX:
+        return None
+    digest = hashlib.sha256(os.fsencode(wanted)).hexdigest()[:16]
+    name = wanted.name if len(wanted.name) <= 32 else f"{digest}.sock"
+    return Path(tempfile.gettempdir()) / f"{SHORT_SOCKET_PREFIX}{digest}" / name
 
 
 class ReloadFailed(RuntimeError):
@@ -41,7 +76,7 @@ class HAProxy:
         self.config_path = config_path
         self.run = run
         self.admin_socket = admin_socket
-        self.master_socket = master_socket or config_path.with_name(config_path.name + ".master.sock")
+        self.master_socket = socket_path(master_socket or config_path.with_name(config_path.name + ".master.sock"))
         self.reload_command = reload_command
         self.binary = binary
         self.process: asyncio.subprocess.Process | None = None
@@ -113,6 +148,18 @@ class HAProxy:
             except asyncio.TimeoutError:
                 self.process.kill()
                 await self.process.wait()
+        if self.run:
+            self._remove_short_socket_dirs()
+
+    def _remove_short_socket_dirs(self) -> None:
+        """The directories ``socket_path`` made for our sockets, with the sockets in them (nothing else)."""
+        for sock in (self.master_socket, self.admin_socket):
+            if sock.parent.name.startswith(SHORT_SOCKET_PREFIX):
+                sock.unlink(missing_ok=True)
+                try:
+                    sock.parent.rmdir()
+                except OSError:
+                    pass  # not empty (the other socket, or not only ours): left as it is
 
     async def reload(self) -> None:
         if self.run:

@@ -19,6 +19,7 @@ from aiohttp.test_utils import TestServer
 from api.app import ApiConfig, build_api_app
 from api.platform import LeaderView
 from scheduler.events import EventBus
+from scheduler.metrics import Metrics
 
 
 class Leadership:
@@ -107,4 +108,4 @@ async def serve(app: web.Application, view: Leadership | None = None) -> AsyncIt
 def api_app(view: LeaderView | None, platform: Any = None, **config: Any) -> web.Application:
     """An API instance; without ``platform`` one that must not use it (``NoPlatform``)."""
     chosen: Any = platform if platform is not None else NoPlatform()
-    return build_api_app(chosen, EventBus(), ApiConfig(**config), leadership=view)
+    return build_api_app(chosen, EventBus(), ApiConfig(**config), leadership=view, metrics=Metrics(process=False))

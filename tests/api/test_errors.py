@@ -1,4 +1,4 @@
-"""Marathon's error bodies: paths from marshmallow messages, grouping, and the fixed 400/404/409 bodies."""
+"""Marathon's error bodies: paths from marshmallow messages, grouping, and the fixed 400/404/409/422 bodies."""
 
 from __future__ import annotations
 
@@ -72,9 +72,10 @@ def test_same_path_violations_group_and_duplicates_drop() -> None:
     }
 
 
-def test_shape_violations_win_and_make_it_a_400() -> None:
+def test_shape_violations_win_and_make_it_a_422_invalid_json() -> None:
+    """Marathon 1.5 and later answer JSON of the wrong type 422 (1.4 and older: 400)."""
     error = InvalidDefinition([Violation("/a", "got 1, expected 2 or more"), Violation("/b", "error.expected.jsstring")])
-    assert error.status == 400
+    assert error.status == 422
     assert error.body() == {"message": "Invalid JSON", "details": [{"path": "/b", "errors": ["error.expected.jsstring"]}]}
 
 

@@ -74,9 +74,9 @@ def test_app_errors_carry_their_position_in_the_tree() -> None:
     ]
 
 
-def test_shape_errors_inside_apps_are_400_with_nested_paths() -> None:
+def test_shape_errors_inside_apps_are_422_invalid_json_with_nested_paths() -> None:
     status, error = rejected_group({"id": "/g", "groups": [{"id": "h", "apps": [{"id": "a", "instances": "2"}]}]})
-    assert status == 400
+    assert status == 422 and error["message"] == "Invalid JSON"
     assert error["details"] == [{"path": "/groups(0)/apps(0)/instances", "errors": ["error.expected.jsnumber"]}]
 
 

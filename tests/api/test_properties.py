@@ -134,7 +134,8 @@ def load_or_reject(body: Any, **kwargs: Any) -> AppDefinition | None:
         return load_app(body, **kwargs)
     except InvalidDefinition as error:
         body_json = error.body()
-        assert body_json["message"] == {400: "Invalid JSON", 422: "Object is not valid"}[error.status]
+        assert error.status == 422
+        assert body_json["message"] == ("Invalid JSON" if error.json_shape else "Object is not valid")
         assert body_json["details"] and all(d["path"].startswith("/") and d["errors"] for d in body_json["details"])
         messages = {message for detail in body_json["details"] for message in detail["errors"]}
         assert not messages & MARSHMALLOW_DEFAULTS, "marshmallow's own wording leaked into a Marathon error"

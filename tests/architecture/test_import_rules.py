@@ -5,6 +5,9 @@
 - ``executor`` imports nothing from ``scheduler``, ``api`` or ``localmesos``: it talks to the scheduler only
   through Mesos. It may use the standard-library-only core (``mesospaas``), so logic exists once.
 - ``mesospaas`` (the core) imports only the standard library and itself.
+- ``api`` imports nothing from ``scheduler``, ``executor`` or ``localmesos``: it depends on the core and on its
+  own ports (``api/platform.py``); the composition root (``scheduler.serve``, ``scheduler.local``, the test
+  fixtures) hands the scheduler's implementations in.
 """
 
 from __future__ import annotations
@@ -41,6 +44,12 @@ def test_executor_imports_only_itself_and_the_core() -> None:
     offenders = {f: n & (OURS - {"executor", "mesospaas"}) for f, n in imported_top_levels("executor").items()}
     assert {f: n for f, n in offenders.items() if n} == {}
     assert imported_top_levels("executor"), "no executor sources found"
+
+
+def test_api_imports_nothing_of_the_scheduler() -> None:
+    offenders = {f: n & {"scheduler", "executor", "localmesos"} for f, n in imported_top_levels("api").items()}
+    assert {f: n for f, n in offenders.items() if n} == {}
+    assert len(imported_top_levels("api")) > 10, "no api sources found"
 
 
 def test_core_imports_only_the_standard_library() -> None:

@@ -24,9 +24,10 @@ def sandbox_stdout(cluster: ThreadedCluster, task_id: str) -> str:
 
 
 def one_agent(start_cluster: Callable[..., ThreadedCluster], driver_factory: Any,  # noqa: F811
-              registry: Path | None) -> tuple[ThreadedCluster, RecordingScheduler, Any, dict[str, Any]]:
+              registry: Path | None, **cluster_options: Any) -> tuple[ThreadedCluster, RecordingScheduler, Any,
+                                                                       dict[str, Any]]:
     """A one-agent cluster (with ``registry`` as its local Docker registry), a framework on it and its offer."""
-    cluster = start_cluster(1, docker_registry=registry)
+    cluster = start_cluster(1, docker_registry=registry, **cluster_options)
     sched = RecordingScheduler()
     driver = driver_factory(sched, on=cluster)
     return cluster, sched, driver, sched.offers.get(timeout=10)

@@ -17,6 +17,9 @@ from tests.localmesos.test_pymesos_scheduler import driver_factory  # noqa: F401
 from tests.localmesos.transcripts import load
 
 RECORDING = load("90")
+RECORDED_RESOURCES = "cpus:2;mem:2048;disk:10000;ports:[31000-32000]"
+# Default agent ports, listened on by the tasks: never beside another such test (tests/host_ports.py).
+pytestmark = pytest.mark.xdist_group("default-agent-ports")
 CASES = sorted(key.removeprefix("accept-") for key in RECORDING["exchanges"] if key.startswith("accept-"))
 
 
@@ -56,7 +59,8 @@ def test_each_container_case_answers_as_the_recorded_agent(
     recorded = recorded_task(case)
     task_id = recorded["task_id"]["value"]
     expected = [u for u in RECORDING["update_summary"] if u["task"] == task_id]
-    cluster, sched, driver, offer = one_agent(start_cluster, driver_factory, None)
+    # The recorded tasks ask for the recorded host ports (31000+), which their containers listen on.
+    cluster, sched, driver, offer = one_agent(start_cluster, driver_factory, None, resources=RECORDED_RESOURCES)
     task = copy.deepcopy(recorded)
     task["agent_id"] = offer["agent_id"]
     for resource in task["resources"]:

@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from api.task_usage import usage_json
 from mesospaas.executor_protocol import (DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_BYTES, EXECUTOR_PATH, HEALTH,
                                          PROTOCOL_VERSION, USAGE, VERSION_KEY, HealthDetail, LogRotation,
                                          ProtocolError, TaskCommand, TaskSpec, UsageReport, decode_health,
@@ -22,7 +23,7 @@ from mesospaas.model.resources import Resource
 from mesospaas.placement import Launch
 from scheduler.mesos_adapter import task_info
 from scheduler.mesos_driver import FrameworkMessage
-from scheduler.task_stats import TaskStats, usage_json
+from scheduler.task_stats import TaskStats
 
 SPEC = TaskSpec(command=TaskCommand("echo $PORT0", environment=(("PORT0", "31000"), ("HOST", "h"))),
                 log=LogRotation(max_bytes=4096, keep=2), usage_interval_seconds=0.5)

@@ -38,18 +38,15 @@ HEALTH_EVENTS = ("health_status_changed_event", "instance_health_changed_event",
 
 @pytest.fixture
 def mesos(tmp_path: Path) -> Iterator[ThreadedCluster]:
-    """The integration cluster, on agent addresses and port ranges of its own (random loopback addresses,
-    random port slices): the tasks here listen on their host ports, and a shared test machine runs other
-    suites' localmesos tasks on the default ones."""
+    """The integration cluster, on agent addresses of its own (random loopback addresses; the port slices are
+    this test worker's, see ``tests/host_ports.py``): the tasks here listen on their host ports, and a shared test
+    machine runs other suites' localmesos tasks on the default ones."""
     rng = random.Random()
     net = f"127.{rng.randrange(10, 250)}.{rng.randrange(1, 250)}"
-    base = rng.randrange(20000, 55000, 1000)
     config = make_config(tmp_path, 3, attributes=RACKED, resources="cpus:4;mem:4096;disk:10000",
-                         agent_ping_timeout=0.5, max_agent_ping_timeouts=2)
+                         agent_ping_timeout=0.5, max_agent_ping_timeouts=2)  # ports: this worker's (host_ports)
     for n, spec in enumerate(config.agents):
         spec.hostname = f"{net}.{n + 2}"
-        spec.resources = type(spec.resources).parse(f"cpus:4;mem:4096;disk:10000;ports:[{base + n * 300}-"
-                                                    f"{base + n * 300 + 299}]")
     cluster = ThreadedCluster(config)
     yield cluster
     cluster.stop()

@@ -1,4 +1,4 @@
-"""The sandbox reader (``scheduler.sandbox_files``) against a real localmesos agent serving a real task's
+"""The sandbox reader (``api.sandbox_files``) against a real localmesos agent serving a real task's
 sandbox: found through the master's ``/master/slaves`` and the agent's ``/state``, read and listed with the
 agent's ``/files/read`` and ``/files/browse`` (offset, length, size, tail, past the end), and its refusals."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from scheduler.sandbox_files import SandboxError, SandboxFiles, SandboxNotFound, TaskSandbox
+from api.sandbox_files import SandboxError, SandboxFiles, SandboxNotFound, TaskSandbox
 from tests.integration.test_jobs_on_localmesos import JobsCluster, finished, job, jobs  # noqa: F401
 
 

@@ -24,6 +24,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
+from scheduler.lb.haproxy import stand_in_path
 from tests.integration.test_ha import Instance, call, leader_of, start, zk_url  # noqa: F401 - fixtures
 from tests.polling import wait_for
 from tests.routing.lb_process import ROOT, LbProcess, graceful_app
@@ -251,3 +252,31 @@ async def test_zdd_shifts_traffic_to_the_new_colour_without_a_failed_request(ser
     assert sorted(a["id"] for a in body["apps"]) == ["/shop-green"]
     assert all(b.startswith("v2") for b in load.bodies[seen:])
     assert load.failures == [], (load.failures[:10], lb.log())
+
+
+async def test_the_lb_serves_from_a_work_dir_too_deep_for_haproxy_sockets(served: TestServer, tmp_path: Path) -> None:
+    """HAProxy refuses socket paths over 97 bytes; the lb's stand-ins (``socket_path``) carry the master's
+    ``show proc`` and the runtime API, and are gone when the lb stops."""
+    work = tmp_path / ("d" * 60) / ("e" * 60) / "lb"
+    config = (work / "haproxy.cfg").resolve()
+    stand_ins = [stand_in_path(config.with_name("haproxy.cfg.master.sock")), stand_in_path(config.with_suffix(".sock"))]
+    assert all(stand_ins), stand_ins  # both sockets are too long where the lb would put them
+    base = f"http://127.0.0.1:{served.port}"
+    port = free_port()
+    lb = await asyncio.to_thread(LbProcess, [base], work)
+    try:
+        async with aiohttp.ClientSession() as session:
+            status, body = await api(session, "POST", f"{base}/v2/apps", graceful_app("/deep", port, 1))
+            assert status == 201, body
+            await until(lambda: _len_is(ready_servers(lb, f"deep_{port}"), 1), what="served")
+            assert all(p is not None and p.is_socket() for p in stand_ins), stand_ins
+            status, body = await api(session, "PUT", f"{base}/v2/apps/deep", {"instances": 2})
+            assert status == 200, body
+            await until(lambda: _len_is(ready_servers(lb, f"deep_{port}"), 2), what="scaled")
+            status_now = await asyncio.to_thread(lb.status)
+            assert status_now["haproxy"]["running"] and status_now["haproxy"]["restarts"] == 0, lb.log()
+            assert status_now["runtimeUpdates"] >= 1, status_now  # the scale-up went through the admin socket
+    finally:
+        await asyncio.to_thread(lb.stop)
+        print(lb.log())
+    assert not [p for p in stand_ins if p is not None and p.parent.exists()], stand_ins

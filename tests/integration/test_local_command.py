@@ -13,8 +13,14 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from localmesos.process_stats import process_tree_pids
 from tests.polling import wait_for
+
+# `mesospaas local` offers its default agent ports (31000+), which its task listens on: tests that run such a
+# cluster share one xdist group, so they never run beside each other (see tests/host_ports.py).
+pytestmark = pytest.mark.xdist_group("default-agent-ports")
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hello-web.json"
 
@@ -46,14 +52,14 @@ def alive(pid: int) -> bool:
 
 
 class Local:
-    def __init__(self, work_dir: Path) -> None:
+    def __init__(self, work_dir: Path, *flags: str) -> None:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen([sys.executable, "-m", "scheduler.cli", "local", "--http-port", "0",
-                                      "--agents", "2", "--work-dir", str(work_dir)],
+                                      *(flags or ("--agents", "2")), "--work-dir", str(work_dir)],
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().strip()
-        assert line.startswith("mesospaas API: http://127.0.0.1:"), line
+        assert line.startswith("mesospaas API: http://127."), line  # 127.0.0.1 unless --http-address says
         self.url = line.split(": ", 1)[1]
 
     def stop(self) -> int:

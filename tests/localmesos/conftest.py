@@ -7,6 +7,7 @@ real HTTP and reach into it only through ``ThreadedCluster.call`` (faults, state
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
@@ -17,6 +18,8 @@ import pytest
 from localmesos.clock import LOOP_CLOCK, Clock
 from localmesos.cluster import ClusterConfig, LocalCluster, build_agent_specs
 from localmesos.master import MasterFlags
+from localmesos.resources import Resources
+from tests.host_ports import agent_ports
 from tests.localmesos import transcripts as T
 
 T = TypeVar("T")
@@ -52,6 +55,10 @@ class ThreadedCluster:
     def master(self) -> Any:
         return self.cluster.master
 
+    def restart_master(self, *, failover: bool = False, downtime: float = 0.0) -> Any:
+        """``LocalCluster.restart_master`` from the test's thread; returns the new master."""
+        return self.call(self.cluster.restart_master(failover=failover, downtime=downtime), timeout=60 + downtime)
+
     def stop(self) -> None:
         if self.loop.is_closed():
             return
@@ -67,6 +74,11 @@ def make_config(tmp_path: Path, agents: int = 2, *, attributes: list[str] | None
                 resources: str = "cpus:2;mem:2048;disk:10000", simulate: bool = False,
                 docker_registry: Path | None = None, **master_flags: Any) -> ClusterConfig:
     specs = build_agent_specs(agents, None, resources=resources, agent_port=0, simulate=simulate)
+    if not simulate and "ports:" not in resources:
+        # Real tasks listen on these: each xdist worker offers ports of its own (tests/host_ports.py).
+        for n, spec in enumerate(specs):
+            ranges = {**spec.resources.ranges, **Resources.parse(f"ports:{agent_ports(n, len(specs))}").ranges}
+            spec.resources = dataclasses.replace(spec.resources, ranges=ranges)
     for spec, attrs in zip(specs, attributes or []):
         spec.attributes = attrs
     retry = master_flags.pop("status_update_retry_interval", 10.0)

@@ -29,6 +29,7 @@ from typing import Any
 
 import pytest
 
+from tests.host_ports import worker_region
 from tests.localmesos import transcripts as T
 from tests.localmesos.conftest import ThreadedCluster, make_config
 
@@ -56,9 +57,11 @@ REC_LITERALS = T.REC_LITERALS
 
 
 def _free_http_port() -> int:
-    """31000 as recorded, unless something on this machine holds it (the health-checked HTTP server binds it)."""
+    """A port of this test worker's own (``tests/host_ports.py``) for the health-checked HTTP server: the recorded
+    31000 is where other suites' and parallel workers' localmesos tasks listen. The task's port *resource*
+    stays 31000, as recorded."""
     port: int
-    for port in [31000, *range(31050, 31100)]:
+    for port in reversed(worker_region()):
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))

@@ -26,8 +26,9 @@ from tests.security.conftest import Secured
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::[^{}]*)?\}")
 SIGN_OUT = ("DELETE", "/v2/session")
 SIGN_IN = ("POST", "/v2/session")
-STATIC_UI = {("GET", "/ui"), ("GET", "/ui/{name}")}
-"""The UI's files carry no data: the page must load before its user can sign in."""
+STATIC_UI = {("GET", "/ui"), ("GET", "/ui/"), ("GET", "/ui/{name}"), ("GET", "/ui/api/session")}
+"""The UI's files carry no data: the page must load before its user can sign in (and learn how to: its
+session probe names nothing but the caller's own principal, none without credentials)."""
 
 APP = {"cmd": "sleep 600", "cpus": 0.05, "mem": 16}
 JOB_RUN = {"cmd": "true", "cpus": 0.05, "mem": 32, "disk": 0}

@@ -1,7 +1,9 @@
-"""Reading a task's sandbox files from the Mesos agent that ran it (``/files/browse`` and ``/files/read``).
+"""Reading a task's sandbox files from the Mesos agent that ran it (``/files/browse`` and ``/files/read``), and
+the agent's ``/monitor/statistics`` of its container.
 
-Owns: ``SandboxFiles``, a small aiohttp client, and the value types it returns (``TaskSandbox``,
-``FileChunk``, ``FileEntry``). Used by the jobs API for run stdout/stderr; meant to serve every task's logs.
+Owns: ``SandboxFiles``, a small aiohttp client, the value types it returns (``TaskSandbox``, ``FileChunk``,
+``FileEntry``), ``follow`` and ``agent_statistics``. Used by the API only: job runs' stdout/stderr
+(``api.routes_jobs``), every task's logs and container statistics (``api.routes_tasks_extra``).
 
 How a sandbox is found, as real Mesos 1.x needs it (transcript 93): the master does NOT proxy files (its
 ``/files/*`` answer 404 for agent paths), so
@@ -280,6 +282,22 @@ async def follow(files: SandboxFiles, sandbox: TaskSandbox, name: str, offset: i
         await asyncio.sleep(FOLLOW_BUSY_POLL if grew else poll)
 
 
+async def agent_statistics(files: SandboxFiles, agent_id: str, framework_id: str,
+                           executor_id: str) -> dict[str, Any] | None:
+    """The ``statistics`` of the executor container ``executor_id`` on agent ``agent_id`` (None: not running).
+
+    The agent is found like a sandbox (its address from the master); fails like the sandbox reader."""
+    address = await files.agent_address(agent_id)
+    body = await agent_json(files, address, "/monitor/statistics")
+    if not isinstance(body, list):
+        raise SandboxError(f"{address}/monitor/statistics: not a JSON array")
+    for entry in body:
+        if isinstance(entry, dict) and entry.get("framework_id") == framework_id \
+                and entry.get("executor_id") == executor_id:
+            statistics = entry.get("statistics")
+            return dict(statistics) if isinstance(statistics, dict) else None
+    return None
+
+
 __all__ = ["FileChunk", "FileEntry", "SandboxError", "SandboxFiles", "SandboxNotFound", "TaskSandbox", "agent_json",
-           "follow",
-           "sandbox_directory"]
+           "agent_statistics", "follow", "sandbox_directory"]
