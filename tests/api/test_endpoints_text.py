@@ -28,10 +28,10 @@ def test_one_line_per_app_and_service_port_with_every_running_task() -> None:
 
 def test_apps_without_service_ports_list_hosts_and_missing_host_ports_are_zero() -> None:
     text = endpoints_text([
-        (AppId("/worker"), [], [instance("/worker", 1, "127.0.0.5"), instance("/worker", 2, "127.0.0.2")]),
+        (AppId("/thumbnailer"), [], [instance("/thumbnailer", 1, "127.0.0.5"), instance("/thumbnailer", 2, "127.0.0.2")]),
         (AppId("/overlay"), [10003], [instance("/overlay", 1, "127.0.0.2")]),
     ])
-    assert text == "overlay\t10003\t127.0.0.2:0\t\nworker\t \t127.0.0.2\t127.0.0.5\t\n"
+    assert text == "overlay\t10003\t127.0.0.2:0\t\nthumbnailer\t \t127.0.0.2\t127.0.0.5\t\n"
 
 
 def test_no_apps_is_an_empty_body() -> None:

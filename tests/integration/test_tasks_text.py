@@ -21,11 +21,11 @@ async def test_both_task_routes_write_one_line_per_app_and_service_port(api: Tes
     two_ports = web_app("/shop/web", 2, portDefinitions=[{"port": 0}, {"port": 0}],
                         constraints=[["hostname", "UNIQUE"]])
     assert (await api.post("/v2/apps", json=two_ports)).status == 201
-    assert (await api.post("/v2/apps", json=web_app("/worker", 1, portDefinitions=[]))).status == 201
+    assert (await api.post("/v2/apps", json=web_app("/thumbnailer", 1, portDefinitions=[]))).status == 201
     assert (await api.post("/v2/apps", json=web_app("/idle", 0))).status == 201
     body = await wait_for(api, "/v2/tasks?status=running", lambda b: len(b["tasks"]) == 3)
     web_tasks = sorted((t for t in body["tasks"] if t["appId"] == "/shop/web"), key=lambda t: t["host"])
-    worker = next(t for t in body["tasks"] if t["appId"] == "/worker")
+    worker = next(t for t in body["tasks"] if t["appId"] == "/thumbnailer")
     apps = {a["id"]: a for a in (await (await api.get("/v2/apps")).json())["apps"]}
     web_ports = [p["port"] for p in apps["/shop/web"]["portDefinitions"]]
     idle_port = apps["/idle"]["portDefinitions"][0]["port"]
@@ -34,10 +34,10 @@ async def test_both_task_routes_write_one_line_per_app_and_service_port(api: Tes
         f"shop_web\t{service_port}\t" + "".join(f"{t['host']}:{t['ports'][i]}\t" for t in web_tasks) + "\n"
         for i, service_port in enumerate(web_ports))
     assert await text(api, "/v2/apps/shop/web/tasks") == expected_web
-    assert await text(api, "/v2/apps/worker/tasks") == f"worker\t \t{worker['host']}\t\n"
+    assert await text(api, "/v2/apps/thumbnailer/tasks") == f"thumbnailer\t \t{worker['host']}\t\n"
     assert await text(api, "/v2/apps/idle/tasks") == f"idle\t{idle_port}\t\n"
     assert await text(api, "/v2/tasks") == (f"idle\t{idle_port}\t\n" + expected_web
-                                            + f"worker\t \t{worker['host']}\t\n")
+                                            + f"thumbnailer\t \t{worker['host']}\t\n")
     # The README's first-app step: the third column of the app's list is one endpoint.
     first_line = (await text(api, "/v2/apps/shop/web/tasks")).splitlines()[0]
     assert first_line.split()[2] == f"{web_tasks[0]['host']}:{web_tasks[0]['ports'][0]}"
