@@ -41,6 +41,7 @@ from tenacity import RetryError, Retrying, before_sleep_log, retry_if_exception_
     wait_exponential
 
 from scheduler.acting import NotLeader
+from scheduler.fenced_subscribe import Verdict
 
 log = logging.getLogger(__name__)
 MEMBER_PREFIX = "member_"
@@ -107,6 +108,14 @@ class LeaderTerm:
 
     def lease_fresh(self) -> bool:
         return time.monotonic() - self.confirmed_at < self.lease_seconds
+
+    def verdict(self) -> Verdict:
+        """May the leader act now? Synchronous, for pymesos' thread (``scheduler.fenced_subscribe``)."""
+        if self.ended:
+            return Verdict.NEVER
+        if self.suspended or not self.lease_fresh():
+            return Verdict.WAIT
+        return Verdict.ACT
 
     def confirm(self, at: float) -> None:
         self.confirmed_at = max(self.confirmed_at, at)

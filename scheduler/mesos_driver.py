@@ -34,6 +34,7 @@ from pymesos import MesosSchedulerDriver, Scheduler, decode_data
 from tenacity import Retrying, before_sleep_log, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from scheduler.acting import ActingGate, NotLeader
+from scheduler.fenced_subscribe import FencedSchedulerDriver
 
 log = logging.getLogger(__name__)
 
@@ -212,8 +213,13 @@ class MesosDriver:
         self._master = master
         info = settings.framework_info(framework_id, roles)
         self._roles: tuple[str, ...] = tuple(info["roles"])
-        self._driver = MesosSchedulerDriver(_Callbacks(self._emit), info, master,
-                                            implicit_acknowledgements=False, failover=True)
+        verdict = getattr(gate, "verdict", None)  # a leader term fences every (re-)SUBSCRIBE (fenced_subscribe)
+        if callable(verdict):
+            self._driver = FencedSchedulerDriver(_Callbacks(self._emit), info, master, verdict=verdict,
+                                                 implicit_acknowledgements=False, failover=True)
+        else:
+            self._driver = MesosSchedulerDriver(_Callbacks(self._emit), info, master,
+                                                implicit_acknowledgements=False, failover=True)
         self._stopped = False
         self._session: aiohttp.ClientSession | None = None
 

@@ -247,6 +247,9 @@ def test_a_frozen_leader_does_not_act_when_it_wakes(mesos: ThreadedCluster, zk_u
     assert mesos_task_ids(mesos) == known
     assert {t for t in known if t.startswith("calm.")} == before
     assert {t for t in known if t.startswith("fresh.")} == fresh
+    # Nor did it re-subscribe to Mesos on waking (its stream had been failed over to the new leader): that
+    # would have failed the new leader's subscription over in turn (scheduler.fenced_subscribe).
+    assert "disconnected from the Mesos master" not in other.log_path.read_text(errors="replace"), other.log()
 
 
 def test_the_mesos_master_is_found_through_zookeeper(zookeeper_server: ZooKeeperServer, tmp_path: Path) -> None:
