@@ -12,7 +12,7 @@ from typing import Any, TypeVar, overload
 T = TypeVar("T")
 
 
-def wait_for(check: Callable[[], T | None], timeout: float = 30.0, what: str = "condition",
+def wait_for(check: Callable[[], T | None], timeout: float = 90.0, what: str = "condition",
              interval: float = 0.05) -> T:
     """The first truthy value of ``check()``; AssertionError naming ``what`` and the last value after ``timeout``."""
     deadline = time.monotonic() + timeout
@@ -36,7 +36,7 @@ async def eventually(check: Callable[[], T | None], timeout: float = ..., what: 
                      interval: float = ...) -> T: ...
 
 
-async def eventually(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition",
+async def eventually(check: Callable[[], Any], timeout: float = 90.0, what: str = "condition",
                      interval: float = 0.02) -> Any:
     """``wait_for`` for coroutines: polls ``check()`` (awaited if it returns an awaitable, e.g. an HTTP read)
     between ``asyncio.sleep``s, so the loop keeps running."""
