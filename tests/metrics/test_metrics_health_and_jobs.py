@@ -30,7 +30,11 @@ async def test_health_checks_and_kills_are_counted(served: TestServer, tmp_path:
                      if t.get("healthCheckResults") and all(r["alive"] for r in t["healthCheckResults"])]
             return alive[0] if alive else None
         task = await eventually(healthy_task, 60, "a healthy task")
-    samples = parse(await scrape(served))
+
+    async def counted_healthy() -> Samples | None:  # the app series follow the state a moment later
+        got = parse(await scrape(served))
+        return got if value(got, "mesospaas_app_instances_healthy", app="/checked") is not None else None
+    samples = await eventually(counted_healthy, 60, "the healthy instance counted")
     assert value(samples, "mesospaas_app_instances_healthy", app="/checked") == 1
     assert (value(samples, "mesospaas_health_checks_total", result="passed") or 0) >= 1
     (markers / task).touch()  # the task answers 500 from now on: 2 failures and it is killed
