@@ -53,7 +53,7 @@ async def body_of(resp: ClientResponse, status: int) -> Any:
     return await resp.json()
 
 
-async def eventually(client: TestClient, path: str, check: Any, timeout: float = 20) -> Any:
+async def eventually(client: TestClient, path: str, check: Any, timeout: float = 90) -> Any:
     deadline = asyncio.get_running_loop().time() + timeout
     body: Any = None
     while asyncio.get_running_loop().time() < deadline:
@@ -154,6 +154,8 @@ async def test_nested_group_deploys_in_dependency_order_with_heavy_plan_events(
 async def test_update_scale_dry_run_and_delete(groups_api: TestClient) -> None:
     await body_of(await groups_api.post("/v2/groups", json={"id": "/shop", "apps": [an_app("a"), an_app("b")]}), 201)
     await eventually(groups_api, "/v2/tasks", lambda s, b: running(s, b, {"/shop/a": 1, "/shop/b": 1}))
+    # the creation's deployment over too (its id is on the apps while it runs)
+    await eventually(groups_api, "/v2/deployments", lambda s, b: s == 200 and b == [])
     before = await body_of(await groups_api.get("/v2/groups/shop"), 200)
 
     # A dry run answers the plan and changes nothing.
