@@ -4,14 +4,21 @@ Owns: request parsing (query flags in any case, Marathon's embed values), turnin
 the root group (one deployment per call, 409 with the locking deployments unless ``force``), and the response
 shapes (AppInfo, Task, DeploymentInfo, QueueItem, DeploymentResult with ``Marathon-Deployment-Id``). Every
 rejected request changes nothing: validation happens before anything is submitted to the platform.
+
+Reads scale with what changed (issue 11): ``Renderer`` keeps each app's and each task's JSON bytes while what
+they show holds, the list routes assemble bodies from those bytes (byte for byte the ``json.dumps`` of the
+whole), ``ResponseCache`` keeps whole bodies per state generation, and the list renders yield to the event loop
+every few milliseconds (``api.render_pacing``) so offers and status updates never wait behind a long render.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
-from collections.abc import Callable, Mapping
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -21,12 +28,13 @@ from api.endpoints_text import endpoints_text
 from api.errors import (BadRequest, InvalidDefinition, Locked, NotFound, app_exists, app_not_found, parse_json,
                         task_not_found)
 from api.platform import Platform
+from api.render_pacing import Pacer
 from api.schemas import AppDefinition, RollbackRequested, dump_app, load_app
 from api.schemas.extensions import EXTENSIONS_EMBED, public_definition
 from api.schemas.readiness import readiness_json
 from api.task_usage import usage_json
 from mesospaas.health import CheckHealth, seeded
-from mesospaas.model import AppId, Condition, Instance
+from mesospaas.model import AppId, Condition, Instance, InstanceId
 from mesospaas.model.condition import mesos_state
 from mesospaas.model.deployment import DeploymentId, DeploymentPlan
 from mesospaas.model.group import Group
@@ -116,62 +124,155 @@ def cached_body(request: web.Request, render: Callable[[], bytes]) -> web.Respon
     return web.Response(body=body, content_type="application/json")
 
 
-def cached_json(request: web.Request, render: Callable[[], Any]) -> web.Response:
-    """The JSON of ``render()`` for this GET, from the cache when the state has not changed since."""
-    return cached_body(request, lambda: json.dumps(render(), separators=(",", ":")).encode())
+async def cached_render(request: web.Request, render: Callable[[Pacer], Awaitable[bytes]],
+                        key: str | None = None) -> web.Response:
+    """``cached_body`` for a long render that yields to the event loop (``api.render_pacing``): the body is
+    kept only if the state generation did not move while it was made (else it may mix two states, which is
+    fine for this answer but not for the next request's)."""
+    platform = platform_of(request)
+    cache = request.app[RESPONSES]
+    key = key or request.path_qs
+    body = cache.get(platform, key)
+    if body is None:
+        async with request.app[RENDER_GATE]:  # one long render at a time: the scheduler's share of the loop
+            body = cache.get(platform, key)  # stays; requests for the same list meanwhile get its body
+            if body is None:
+                generation = platform.generation
+                body = await render(Pacer())
+                if platform.generation == generation:
+                    cache.put(key, body)
+    return web.Response(body=body, content_type="application/json")
+
+
+RENDER_GATE = web.AppKey("render_gate", asyncio.Semaphore)
+"""Long renders (the lists) wait for each other: yielding alone lets N concurrent renders take N turns of the
+loop for each turn of the scheduler's; through the gate, the readers queue among themselves instead."""
+
+
+def dumps(payload: Any) -> bytes:
+    """Compact JSON, as every route answers (what ``respond`` sends)."""
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+_TASKS_SLOT = {f"\x00mesospaas-tasks-{uuid.uuid4().hex}": 0}
+"""Stands in for an app's task list while the app is dumped; its JSON is replaced by the cached task bytes."""
+_TASKS_SLOT_JSON = dumps(_TASKS_SLOT)
+_EMBED_VARIANTS = 16
+"""Embed sets kept per app (each a rendered body); more is a client cycling through odd ``embed`` values."""
 
 
 class Renderer:
-    """Turns platform state into Marathon JSON; parsed definitions are cached by (app, version)."""
+    """Turns platform state into Marathon JSON, caching what a render of an unchanged thing would repeat:
+
+    - ``definition``: the parsed stored definition of each app's current version (one dict per app, the same
+      object while the version holds: the caches below compare it by identity), older versions bounded apart;
+    - ``app_bytes``: each app's JSON per embed set, with what it was made from: reused while those are the
+      same objects (specs, instances and task failures are immutable and replaced on change) and the app's
+      health generation is the same (health detail moves without the instances changing), so a list
+      re-renders only the apps that changed;
+    - ``task_bytes``: each instance's task JSON, reused while the instance object, the app's definition and
+      its health generation hold, so an app with many tasks (or ``/v2/tasks``) re-renders only the tasks that
+      changed. An app's body with ``embed=tasks`` is its JSON with these bytes spliced in: byte for byte what
+      ``json.dumps`` of the whole dict gives.
+
+    Bounded: entries of apps and instances that are gone are dropped once they outnumber the live ones.
+    """
 
     def __init__(self) -> None:
-        self._definitions: dict[tuple[AppId, AppVersion], dict[str, Any]] = {}
-        self._rendered: dict[tuple[AppId, frozenset[str]],
-                             tuple[list[Any], tuple[DeploymentId, ...], int, bytes]] = {}
-        """Each app's JSON per embed set, with what it was made from: reused while those are the same objects
-        (specs, instances and task failures are immutable and replaced on change) and the app's health
-        generation is the same (health detail moves without the instances changing), so a list re-renders
-        only what changed."""
+        self._current: dict[AppId, tuple[AppVersion, dict[str, Any]]] = {}
+        self._older: dict[tuple[AppId, AppVersion], dict[str, Any]] = {}
+        self._rendered: dict[AppId, dict[frozenset[str], tuple[list[Any], tuple[DeploymentId, ...], int, bytes]]] = {}
+        self._tasks: dict[InstanceId, tuple[Instance, dict[str, Any] | None, int, bytes]] = {}
 
     def app_bytes(self, platform: Platform, app_id: AppId, embed: set[str], instances: list[Instance]) -> bytes | None:
         """``app(...)`` as JSON bytes, from the per-app cache when nothing it shows has changed."""
         spec = platform.state.apps.get(app_id)
         deployments = tuple(d for d, running in platform.state.deployments.items()
                             if app_id in running.plan.affected_apps)
-        key = (app_id, frozenset(embed))
-        objects = [spec, self.definition(platform, app_id), platform.task_failure(app_id), *instances]
+        definition = self.definition(platform, app_id)
+        objects = [spec, definition, platform.task_failure(app_id), *instances]
         health = platform.health_generation(app_id)
-        hit = self._rendered.get(key) if "readiness" not in embed else None  # readiness answers are not objects
+        variants = self._rendered.get(app_id)
+        key = frozenset(embed)
+        hit = variants.get(key) if variants is not None and "readiness" not in embed else None  # readiness
+        # answers are not objects: never reused
         if hit is not None and hit[1] == deployments and hit[2] == health and len(hit[0]) == len(objects) \
                 and all(a is b for a, b in zip(hit[0], objects)):
             return hit[3]
-        rendered = self.app(platform, app_id, embed, instances)
-        if rendered is None:
-            return None
-        body = json.dumps(rendered, separators=(",", ":")).encode()
-        if len(self._rendered) > 20000:
-            self._rendered.clear()
-        self._rendered[key] = (objects, deployments, health, body)
+        if "tasks" in embed:
+            live = [i for i in instances if i.has_live_task]
+            tasks = [self.task_bytes(platform, i, definition) for i in live]
+            rendered = self.app(platform, app_id, embed, instances, tasks=[_TASKS_SLOT] if tasks else [])
+            if rendered is None:
+                return None
+            body = dumps(rendered)
+            if tasks:
+                if body.count(_TASKS_SLOT_JSON) == 1:
+                    body = body.replace(_TASKS_SLOT_JSON, b",".join(tasks))
+                else:  # the definition itself holds the slot's text: render the plain way
+                    body = dumps(self.app(platform, app_id, embed, instances))
+        else:
+            rendered = self.app(platform, app_id, embed, instances)
+            if rendered is None:
+                return None
+            body = dumps(rendered)
+        if variants is None:
+            if len(self._rendered) > 2 * len(platform.state.apps) + 1000:
+                self._rendered = {a: v for a, v in self._rendered.items() if a in platform.state.apps}
+            variants = self._rendered[app_id] = {}
+        elif len(variants) >= _EMBED_VARIANTS:
+            variants.clear()
+        variants[key] = (objects, deployments, health, body)
+        return body
+
+    def task_bytes(self, platform: Platform, instance: Instance, definition: dict[str, Any] | None) -> bytes:
+        """``task_json(instance, definition, health records)`` as JSON bytes, cached (see the class)."""
+        health = platform.health_generation(instance.app_id)
+        hit = self._tasks.get(instance.id)
+        if hit is not None and hit[0] is instance and hit[1] is definition and hit[2] == health:
+            return hit[3]
+        body = dumps(task_json(instance, definition, platform.health_records(instance)))
+        if hit is None and len(self._tasks) > 2 * len(platform.state.instances) + 10000:
+            self._tasks = {i: t for i, t in self._tasks.items() if i in platform.state.instances}
+        self._tasks[instance.id] = (instance, definition, health, body)
         return body
 
     def definition(self, platform: Platform, app_id: AppId, version: AppVersion | None = None) -> dict[str, Any] | None:
         spec = platform.state.apps.get(app_id)
-        wanted = version or (spec.version if spec else None)
+        current = spec.version if spec else None
+        wanted = version or current
         if wanted is None:
             return None
+        if wanted == current:
+            hit = self._current.get(app_id)
+            if hit is not None and hit[0] == wanted:
+                return hit[1]
+            parsed = self._parsed(platform, app_id, wanted)
+            if parsed is not None:
+                if app_id not in self._current and len(self._current) > 2 * len(platform.state.apps) + 1000:
+                    self._current = {a: d for a, d in self._current.items() if a in platform.state.apps}
+                self._current[app_id] = (wanted, parsed)
+            return parsed
         key = (app_id, wanted)
-        cached = self._definitions.get(key)
+        cached = self._older.get(key)
         if cached is None:
-            raw = platform.app_definition(app_id, wanted)
-            if raw is None:
+            cached = self._parsed(platform, app_id, wanted)
+            if cached is None:
                 return None
-            cached = self._definitions[key] = json.loads(raw)
-            if len(self._definitions) > 20000:
-                self._definitions.clear()
+            if len(self._older) >= 20000:
+                self._older.clear()
+            self._older[key] = cached
         return cached
 
+    @staticmethod
+    def _parsed(platform: Platform, app_id: AppId, version: AppVersion) -> dict[str, Any] | None:
+        raw = platform.app_definition(app_id, version)
+        return json.loads(raw) if raw is not None else None
+
     def app(self, platform: Platform, app_id: AppId, embed: set[str],
-            instances: list[Instance] | None = None) -> dict[str, Any] | None:
+            instances: list[Instance] | None = None,
+            tasks: list[Mapping[str, Any]] | None = None) -> dict[str, Any] | None:
+        """The app's AppInfo as a dict; with ``tasks`` given, those stand for its task list (``embed=tasks``)."""
         spec = platform.state.apps.get(app_id)
         definition = self.definition(platform, app_id)
         if spec is None or definition is None:
@@ -186,12 +287,13 @@ class Renderer:
         deployments = [d for d, running in platform.state.deployments.items()
                        if app_id in running.plan.affected_apps]
         failure = platform.task_failure(app_id) if "lastTaskFailure" in embed else None
+        if "tasks" in embed and tasks is None:
+            tasks = [task_json(i, definition, platform.health_records(i)) for i in live]
         return dump_app(AppDefinition(spec, definition), version=spec.version,
                         version_info={"lastScalingAt": spec.version,
                                       "lastConfigChangeAt": spec.effective_config_version},
                         counts=counts, deployments=deployments,
-                        tasks=[task_json(i, definition, platform.health_records(i)) for i in live]
-                        if "tasks" in embed else None,
+                        tasks=tasks if "tasks" in embed else None,
                         last_task_failure=task_failure_json(failure) if failure is not None else None,
                         readiness_check_results=[readiness_json(r) for r in platform.readiness_results(app_id)]
                         if "readiness" in embed else None,
@@ -277,22 +379,33 @@ def label_matches(selector: str, labels: dict[str, str]) -> bool:
 
 
 async def list_apps(request: web.Request) -> web.Response:
-    return cached_body(request, lambda: b'{"apps":[' + b",".join(_render_apps(request)) + b"]}")
+    async def render(pacer: Pacer) -> bytes:
+        return b'{"apps":[' + b",".join(await _render_apps(request, pacer)) + b"]}"
+    return await cached_render(request, render)
 
 
-def _render_apps(request: web.Request) -> list[bytes]:
+def instances_by_app(platform: Platform) -> dict[AppId, list[Instance]]:
+    """Every app's instances (in the state's order), from one pass over a snapshot of the instances."""
+    by_app: dict[AppId, list[Instance]] = {}
+    for instance in list(platform.state.instances.values()):
+        by_app.setdefault(instance.app_id, []).append(instance)
+    return by_app
+
+
+async def _render_apps(request: web.Request, pacer: Pacer) -> list[bytes]:
     platform = platform_of(request)
     renderer = request.app[RENDERER]
     embed = embeds(request) | {"counts", "deployments"}
     cmd = request.query.get("cmd", "").lower()
     wanted = request.query.get("id", "").lower()
     label = request.query.get("label")
-    by_app: dict[AppId, list[Instance]] = {}
-    for instance in platform.state.instances.values():
-        by_app.setdefault(instance.app_id, []).append(instance)
+    by_app = instances_by_app(platform)
     apps = []
     for app_id in sorted(platform.state.apps):
-        spec = platform.state.apps[app_id]
+        await pacer.tick()
+        spec = platform.state.apps.get(app_id)
+        if spec is None:  # removed while this render yielded
+            continue
         if cmd and cmd not in (spec.cmd or "").lower():
             continue
         if wanted and wanted not in app_id.lower():
@@ -321,12 +434,12 @@ async def get_app(request: web.Request, app_id: str) -> web.Response:
     if AppId(app_id) not in platform.state.apps:
         raise app_not_found(app_id)
 
-    def render() -> dict[str, Any]:
-        rendered = renderer.app(platform, AppId(app_id), embed)
+    def render() -> bytes:
+        rendered = renderer.app_bytes(platform, AppId(app_id), embed, platform.instances_of(AppId(app_id)))
         if rendered is None:
             raise app_not_found(app_id)
-        return {"app": rendered}
-    return cached_json(request, render)
+        return b'{"app":' + rendered + b"}"
+    return cached_body(request, render)
 
 
 def existing_definition(platform: Platform, renderer: Renderer, app_id: str) -> AppDefinition | None:
@@ -480,8 +593,12 @@ async def app_tasks(request: web.Request, app_id: str) -> web.Response:
     if wants_text(request):
         return web.Response(text=endpoints_text([(AppId(app_id), definition_service_ports(definition or {}),
                                                    platform.instances_of(AppId(app_id)))]), content_type="text/plain")
-    tasks = [task_json(i, definition, platform.health_records(i)) for i in platform.instances_of(AppId(app_id))
-             if i.has_live_task]
+    live = [i for i in platform.instances_of(AppId(app_id)) if i.has_live_task]
+    if "stats" not in embeds(request):
+        renderer = request.app[RENDERER]
+        return web.Response(body=b'{"tasks":[' + b",".join(renderer.task_bytes(platform, i, definition)
+                                                           for i in live) + b"]}", content_type="application/json")
+    tasks = [task_json(i, definition, platform.health_records(i)) for i in live]
     with_usage(request, platform, tasks)
     return respond({"tasks": tasks})
 
@@ -525,17 +642,28 @@ async def all_tasks(request: web.Request) -> web.Response:
             for app_id, instances in by_app.items() if app_id in platform.state.apps), content_type="text/plain")
     wanted = {s.lower() for v in request.query.getall("status", []) + request.query.getall("status[]", [])
               for s in v.split(",")}
-    tasks = []
-    for instance in platform.state.instances.values():
-        if not instance.has_live_task:
-            continue
-        if wanted and not ({"running"} & wanted and instance.condition is Condition.RUNNING
-                           or {"staging"} & wanted and instance.condition in STAGED):
-            continue
-        tasks.append(task_json(instance, renderer.definition(platform, instance.app_id),
-                               platform.health_records(instance)))
-    with_usage(request, platform, tasks)
-    return respond({"tasks": tasks})
+
+    def listed(instance: Instance) -> bool:
+        return instance.has_live_task and (not wanted or bool(
+            {"running"} & wanted and instance.condition is Condition.RUNNING
+            or {"staging"} & wanted and instance.condition in STAGED))
+    if "stats" in embeds(request):  # usage moves without the state: rendered each time
+        tasks = [task_json(i, renderer.definition(platform, i.app_id), platform.health_records(i))
+                 for i in platform.state.instances.values() if listed(i)]
+        with_usage(request, platform, tasks)
+        return respond({"tasks": tasks})
+
+    async def render(pacer: Pacer) -> bytes:
+        parts = []
+        definitions: dict[AppId, dict[str, Any] | None] = {}
+        for instance in list(platform.state.instances.values()):
+            await pacer.tick()
+            if listed(instance):
+                if instance.app_id not in definitions:
+                    definitions[instance.app_id] = renderer.definition(platform, instance.app_id)
+                parts.append(renderer.task_bytes(platform, instance, definitions[instance.app_id]))
+        return b'{"tasks":[' + b",".join(parts) + b"]}"
+    return await cached_render(request, render)
 
 
 async def delete_tasks(request: web.Request) -> web.Response:
@@ -649,6 +777,7 @@ EVENTS_PUBLISH: web.AppKey[Callable[[web.Request, AppDefinition], None]] = web.A
 def register(app: web.Application) -> None:
     app[RENDERER] = Renderer()
     app[RESPONSES] = ResponseCache()
+    app[RENDER_GATE] = asyncio.Semaphore(1)
     if EVENTS_PUBLISH not in app:
         app[EVENTS_PUBLISH] = _no_events
     r = app.router

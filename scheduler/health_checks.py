@@ -30,6 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mesospaas.deploy import versions_in_flight
 from mesospaas.health import (CheckAliveChanged, CheckFailed, CheckHealth, InstanceHealthChanged, KillUnhealthy,
                               ProbeResult, from_mesos_status, step)
 from mesospaas.health.schedule import first_due, next_due, phase, start_deadline
@@ -152,12 +153,7 @@ class HealthChecking:
         return versions.get((instance.app_id, instance.app_version), app)
 
     def _versions(self) -> dict[tuple[AppId, AppVersion], AppSpec]:
-        versions: dict[tuple[AppId, AppVersion], AppSpec] = {}
-        for running in self.runtime.state.deployments.values():
-            for root in (running.plan.original, running.plan.target):
-                for app in root.all_apps().values():
-                    versions[(app.id, app.version)] = app
-        return versions
+        return versions_in_flight(running.plan for running in self.runtime.state.deployments.values())
 
     async def _refresh(self, now: float) -> None:
         """Brings the schedule in line with the tasks: new running tasks get entries, gone ones lose them.

@@ -29,9 +29,9 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
-from mesospaas.deploy import assign_versions, conflicts, plan, progress, pruned, revert
+from mesospaas.deploy import assign_versions, conflicts, plan, progress, pruned, revert, versions_in_flight
 from mesospaas.deploy.supervision import (DeploymentState, Supervision, canary_holds, continued, count_failure,
                                           resumed, started, supervise, wants_rollback)
 from mesospaas.errors import CoreError, DeploymentConflict, DeploymentRejected
@@ -50,14 +50,14 @@ from mesospaas.jobs.history import DEFAULT_HISTORY_LIMIT
 from mesospaas.jobs.step import JobsConfig
 from mesospaas.placement import AppDiagnostics, Profile, default_profile, place
 from mesospaas.reconcile.reconcile_app import apply_result, reconcile_app
-from mesospaas.routing.service_ports import PortRange, ServicePortRejected, with_service_ports
+from mesospaas.routing.service_ports import PortRange, ServicePortIndex, ServicePortRejected, with_service_ports
 from mesospaas.tenancy.roles import framework_roles
 from mesospaas.deploy.readiness import ReadinessResult, Target, targets as readiness_targets
 from scheduler.acting import ActingGate, RuntimeStopped
 from scheduler.health_worker import WorkerProbePool
 from scheduler.readiness_probes import ReadinessProbes
 from scheduler.codecs import CodecError, decode, encode
-from scheduler import task_failures
+from scheduler import service_port_index, task_failures
 from scheduler.secrets import NoSecrets, SecretError, SecretSource, decoded_definition
 from scheduler.events import EventBus, instance_changed_event, status_update_event
 from scheduler.executor_info import ExecutorSettings
@@ -71,6 +71,7 @@ from scheduler.mesos_driver import (AgentLost, Disconnected, ExecutorLost, Frame
                                     MesosCallError, MesosDriver, MesosError, MesosEvent, OfferRescinded,
                                     OffersReceived, StatusReceived, Subscribed)
 from scheduler.store import Change, Delete, Put, Store, StoreError
+from scheduler.store.zookeeper import BATCH_BUDGET, change_bytes
 from scheduler.task_stats import TaskStats
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,8 @@ LEGACY_ROOT_KEY = "root"
 MAX_STORED_VERSIONS = 25
 STAGING = frozenset({Condition.PROVISIONED, Condition.STAGING, Condition.STARTING})
 MAX_STATUS_BATCH = 2000
+MAX_DEPLOY_BATCH = 256
+"""At most this many queued deploy commands are committed together (and at most ``BATCH_BUDGET`` bytes)."""
 TERMINAL_STATES = frozenset({"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_ERROR", "TASK_DROPPED",
                              "TASK_GONE", "TASK_GONE_BY_OPERATOR", "TASK_UNKNOWN"})
 
@@ -146,6 +149,32 @@ class _Command:
         self.future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
 
 
+class _DeployCommand(_Command):
+    """A deployment the API asked for (not a dry run). Alone it runs ``fn``; deploy commands queued behind
+    each other are planned one by one and committed together (``SchedulerRuntime._deploy_together``)."""
+
+    def __init__(self, fn: Callable[[], Awaitable[Any]], prepare: Callable[[Group, float], _Prepared]) -> None:
+        super().__init__(fn)
+        self.prepare = prepare
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A deploy command planned against a root: its plan and the definitions it stores."""
+
+    deployment: DeploymentPlan
+    definitions: dict[AppId, bytes]
+
+
+_STATUS_PASSES: tuple[type, ...] = (OffersReceived, OfferRescinded, _DeployCommand)
+"""A status update may be taken into a batch over queued offers and deploy commands: they do not
+depend on each other's order. Anything else (a subscription, an agent lost, another command) ends the batch."""
+_DEPLOY_PASSES: tuple[type, ...] = (StatusReceived, OffersReceived, OfferRescinded)
+"""A deploy command may be taken into a batch over queued Mesos data (statuses, offers): a deployment is planned
+from the root alone, and the instances are reconciled after it with whatever state the updates leave."""
+_T = TypeVar("_T")
+
+
 @dataclass
 class RuntimeStats:
     offers_received: int = 0
@@ -171,6 +200,10 @@ class _State:
     """Each app's ``lastTaskFailure`` (``scheduler.task_failures``)."""
     finished: dict[DeploymentId, FinishedDeployment] = field(default_factory=dict)
     """Recently finished deployments, oldest first (at most ``MAX_DEPLOYMENT_HISTORY``)."""
+    service_ports: ServicePortIndex = field(default_factory=ServicePortIndex)
+    root_acyclic: bool = False
+    """``root`` is known to have no dependency cycle (checked at load; every later root was planned)."""
+    """The service ports of the apps' current definitions (``scheduler.service_port_index``)."""
 
 
 class SchedulerRuntime:
@@ -276,6 +309,8 @@ class SchedulerRuntime:
             for key, raw in sorted(self.store.load(DEFINITIONS).items()):
                 app_id, _, version = key.rpartition("@")
                 state.definitions.setdefault(AppId(app_id), {})[AppVersion(version)] = raw
+            state.service_ports = service_port_index.build(state.apps, state.definitions)
+            state.root_acyclic = state.root.dependency_cycle() is None
             now = self.clock()
             for key, raw in self.store.load(DEPLOYMENTS).items():
                 running = decode(RunningDeployment, raw)
@@ -309,27 +344,23 @@ class SchedulerRuntime:
             self._events.put_nowait(_Command(self._tick))
 
     async def _run(self) -> None:
-        nothing = object()
-        ahead: object = nothing  # an item taken from the queue while batching (it may be the stop marker None)
         while True:
-            if ahead is not nothing:
-                item, ahead = ahead, nothing
-            else:
-                item = await self._events.get()
+            item = await self._events.get()
             if item is None:
                 return
+            commands: list[_DeployCommand] = []
             try:
                 if isinstance(item, StatusReceived):
                     # Updates that queued up while we were busy form one batch: one commit, one
                     # reconciliation, then the acknowledgements.
-                    batch = [item.status]
-                    while len(batch) < MAX_STATUS_BATCH and not self._events.empty():
-                        nxt = self._events.get_nowait()
-                        if not isinstance(nxt, StatusReceived):
-                            ahead = nxt
-                            break
-                        batch.append(nxt.status)
-                    await self._on_statuses(batch)
+                    batch = self._sweep(item, MAX_STATUS_BATCH, _STATUS_PASSES)
+                    await self._on_statuses([s.status for s in batch])
+                elif isinstance(item, _DeployCommand):
+                    # Deploy commands that queued up while a commit was in flight form one batch: planned
+                    # one by one, committed in one transaction, each answered after that commit.
+                    commands = self._sweep(item, MAX_DEPLOY_BATCH, _DEPLOY_PASSES)
+                    while commands:
+                        commands = await self._deploy_together(commands)
                 elif isinstance(item, _Command):
                     await self._run_command(item)
                 else:
@@ -337,7 +368,35 @@ class SchedulerRuntime:
             except Exception as exc:
                 log.exception("scheduler runtime stopped: %s", exc)
                 self._failed = exc
+                self._refuse_waiting(commands)
                 raise
+
+    def _refuse_waiting(self, taken: list[_DeployCommand]) -> None:
+        """The runtime stopped: commands taken or still queued are answered that it stopped (never left waiting)."""
+        waiting: list[Any] = list(taken)
+        while not self._events.empty():
+            waiting.append(self._events.get_nowait())
+        for command in waiting:
+            if isinstance(command, _Command) and not command.future.done():
+                command.future.set_exception(RuntimeStopped(f"the scheduler runtime has stopped: {self._failed}"))
+
+    def _sweep(self, first: _T, limit: int, passes: tuple[type, ...]) -> list[_T]:
+        """``first`` and the queued items of its type, up to ``limit``, taken over the items of the ``passes``
+        types (which stay queued, in order); the first item of any other type ends the sweep, so nothing
+        overtakes it. Queued items are never lost or reordered among themselves."""
+        kind = type(first)
+        taken, left = [first], []
+        stopped = False
+        while not self._events.empty():
+            queued = self._events.get_nowait()
+            if not stopped and len(taken) < limit and type(queued) is kind:
+                taken.append(queued)
+                continue
+            left.append(queued)
+            stopped = stopped or queued is None or not isinstance(queued, passes)
+        for queued in left:
+            self._events.put_nowait(queued)
+        return taken
 
     async def _run_command(self, command: _Command) -> None:
         try:
@@ -407,30 +466,130 @@ class SchedulerRuntime:
         """Applies ``edit`` to the root group as one deployment.
 
         Raises ``DeploymentRejected`` (invalid change, dependency cycle) or ``DeploymentConflict`` (apps locked
-        by running deployments; ``force`` cancels those instead). With ``dry_run`` nothing changes."""
-        async def run() -> DeploymentPlan:
-            now = self.clock()
-            original = self.state.root
+        by running deployments; ``force`` cancels those instead). With ``dry_run`` nothing changes. Deployments
+        asked for while a commit is in flight are committed together, each with its own answer."""
+        def prepare(original: Group, now: float) -> _Prepared:
             try:
                 edited = edit(original)
                 # service ports (issue 12): 0 -> assigned before versions, so the stored definition keeps them
-                stored = {a: self.state.definitions[a][s.version] for a, s in original.all_apps().items()
-                          if s.version in self.state.definitions.get(a, {})}
-                assigned = with_service_ports(edited, definitions or {}, stored, self.settings.service_ports)
+                assigned = with_service_ports(edited, definitions or {}, self.state.service_ports,
+                                              self.settings.service_ports, changed_parts(original, edited).deleted_apps)
                 if isinstance(assigned, ServicePortRejected):
                     raise DeploymentRejected(assigned.message)
                 edited, definitions_ = assigned
                 target = assign_versions(original, edited, now, restart=tuple(restart))
             except CoreError as exc:
                 raise DeploymentRejected(str(exc)) from exc
-            result = plan(original, target, now, self.new_deployment_ids)
+            acyclic = self.state.root_acyclic or original is not self.state.root
+            result = plan(original, target, now, self.new_deployment_ids, original_acyclic=acyclic)
             if isinstance(result, DependencyCycle):
                 raise DeploymentRejected(result.message)
+            return _Prepared(result, definitions_)
+
+        async def run() -> DeploymentPlan:
+            now = self.clock()
+            prepared = prepare(self.state.root, now)
             if dry_run:
-                return result
-            return await self._start_deployment(result, force, now, definitions_)
-        deployment: DeploymentPlan = await self.submit(run)
-        return deployment
+                return prepared.deployment
+            return await self._start_deployment(prepared.deployment, force, now, prepared.definitions)
+        if dry_run:
+            deployment: DeploymentPlan = await self.submit(run)
+            return deployment
+        if self._failed is not None:
+            raise RuntimeStopped(f"the scheduler runtime has stopped: {self._failed}")
+        command = _DeployCommand(run, prepare)
+        self._events.put_nowait(command)
+        started: DeploymentPlan = await command.future
+        return started
+
+    async def _deploy_together(self, commands: list[_DeployCommand]) -> list[_DeployCommand]:
+        """Plans ``commands`` in order, each against the root the ones before it leave, and commits those that
+        can go together in one store transaction; returns the commands left for the next round.
+
+        A command joins while it touches no app an earlier one touched, conflicts with no running deployment
+        (a conflict is answered, or forced, on its own as before) and the transaction stays within
+        ``BATCH_BUDGET``. A command whose planning fails gets its own error and changes nothing. The
+        answers come after the commit; a failed commit fails every joined command and changes nothing."""
+        now = self.clock()
+        running = [d.plan for d in self.state.deployments.values()]
+        root, touched, size = self.state.root, set[AppId](), 0
+        joined: list[tuple[_DeployCommand, _Prepared, PartChanges]] = []
+        changes: list[Change] = []
+        kept = self.state.definitions
+        rest: list[_DeployCommand] = []
+        for index, command in enumerate(commands):
+            try:
+                prepared = command.prepare(root, now)
+            except DeploymentRejected as exc:
+                command.future.set_exception(exc)
+                continue
+            except Exception:
+                if not joined:  # on its own, as before (its error goes to its caller)
+                    await self._run_command(command)
+                    return commands[index + 1:]
+                rest = commands[index:]
+                break
+            deployment = prepared.deployment
+            parts = changed_parts(root, deployment.target)
+            apps = set(deployment.affected_apps) | set(parts.put_apps) | set(parts.deleted_apps)
+            own: list[Change] = []
+            kept_next = self._definition_changes(deployment, parts, prepared.definitions, own, kept)
+            own += task_failures.deletes(parts.deleted_apps, self.state.task_failures)
+            if not deployment.is_empty:
+                own.append(self._put_deployment(RunningDeployment(deployment, supervision=started(now, None))))
+            own_size = sum(change_bytes(c) for c in [*own, *self._root_changes(parts)])
+            if conflicts(deployment, running) or (joined and (apps & touched or size + own_size > BATCH_BUDGET)):
+                if not joined:  # on its own: a 409, or a forced override, as before
+                    await self._run_command(command)
+                    return commands[index + 1:]
+                rest = commands[index:]
+                break
+            joined.append((command, prepared, parts))
+            changes += own
+            kept, root, size = kept_next, deployment.target, size + own_size
+            touched |= apps
+            # the next command's service ports see this one's (undone below if the commit fails)
+            self._move_port_index(apps, root, kept)
+        if not joined:
+            return rest
+        try:
+            await self._commit([*self._root_changes(changed_parts(self.state.root, root)), *changes])
+        except Exception as exc:
+            self._move_port_index(touched, self.state.root, self.state.definitions)
+            for command, _, _ in joined:
+                command.future.set_exception(_for_caller(exc))
+            if not _expected(exc):
+                raise
+            return rest
+        affected: set[AppId] = set()
+        for _, prepared, own_parts in joined:
+            self._apply_started(RunningDeployment(prepared.deployment, supervision=started(now, None)), own_parts, now)
+            affected |= prepared.deployment.affected_apps
+        self.state.definitions = kept
+        await self._answer_all([(c, p.deployment) for c, p, _ in joined], self._after_started(affected))
+        return rest
+
+    def _move_port_index(self, apps: Iterable[AppId], root: Group,
+                         definitions: dict[AppId, dict[AppVersion, bytes]]) -> None:
+        """The service-port index for ``apps`` as ``root`` and ``definitions`` have them."""
+        present = {a: spec for a in apps if (spec := root.app(a)) is not None}
+        service_port_index.move(self.state.service_ports, apps, present, definitions)
+
+    async def _answer_all(self, answered: list[tuple[_Command, Any]], work: Awaitable[None]) -> None:
+        """Runs ``work`` (what follows a committed batch), then gives each command its result; an error in
+        ``work`` goes to every command not yet answered (and stops the runtime if unexpected)."""
+        try:
+            await work
+        except Exception as exc:
+            for command, _ in answered:
+                if not command.future.done():
+                    command.future.set_exception(_for_caller(exc))
+            if not _expected(exc):
+                raise
+            return
+        for command, result in answered:
+            if not command.future.done():
+                command.future.set_result(result)
 
     async def cancel_deployment(self, deployment_id: DeploymentId, *, rollback: bool) -> DeploymentPlan | None:
         """Stops a deployment; with ``rollback`` starts the deployment back to its original state.
@@ -526,11 +685,20 @@ class SchedulerRuntime:
                 self.events.publish("deployment_failed", now, id=d, plan=self.plan_json(cancelled.plan),
                                     reason="overridden by a forced deployment")
             self._group_change(cancelled.plan, now, failed="overridden by a forced deployment")
+        self._apply_started(running, parts, now)
+        self.state.definitions = kept
+        service_port_index.move(self.state.service_ports, [*parts.put_apps, *parts.deleted_apps], self.state.apps, kept)
+        await self._after_started(deployment.affected_apps)
+        return deployment
+
+    def _apply_started(self, running: RunningDeployment, parts: PartChanges, now: float) -> None:
+        """The state after a committed deployment start (its root, apps, running deployment, events)."""
+        deployment = running.plan
         self.state.root = deployment.target
+        self.state.root_acyclic = True  # every deployment's target was planned, so checked for cycles
         for removed in parts.deleted_apps:
             self.state.apps.pop(removed, None)
         self.state.apps.update(parts.put_apps)
-        self.state.definitions = kept
         for removed in parts.deleted_apps:
             self.state.backoffs.pop(removed, None)
             self.state.task_failures.pop(removed, None)
@@ -540,17 +708,22 @@ class SchedulerRuntime:
             if self.events.wants("deployment_info"):
                 self.events.publish("deployment_info", now, plan=self.plan_json(deployment),
                                     currentStep=_step_json(deployment, 0))
+
+    async def _after_started(self, affected: Iterable[AppId]) -> None:
+        """What follows committed deployment starts: roles, deployment steps, reconciliation, offers."""
         if await sync_roles(self._driver, self.state.root, self.framework.role):  # roles hook: before any REVIVE
             self._interest = OfferInterestState(wanted_roles=frozenset(self._subscribed_roles))  # none suppressed
+        apps = frozenset(affected)
         await self._advance_deployments()
-        await self._reconcile_apps(deployment.affected_apps)
-        await self._revive_for(deployment.affected_apps)
-        return deployment
+        await self._reconcile_apps(apps)
+        await self._revive_for(apps)
 
     def _definition_changes(self, deployment: DeploymentPlan, parts: PartChanges, given: dict[AppId, bytes],
-                            changes: list[Change]) -> dict[AppId, dict[AppVersion, bytes]]:
-        """Stores the definitions of changed apps under their new versions (bounded history); drops removed apps'."""
-        kept = dict(self.state.definitions)
+                            changes: list[Change], base: dict[AppId, dict[AppVersion, bytes]] | None = None
+                            ) -> dict[AppId, dict[AppVersion, bytes]]:
+        """Stores the definitions of changed apps under their new versions (bounded history); drops removed
+        apps'. ``base``: the definitions to move from (default: the stored ones)."""
+        kept = dict(self.state.definitions if base is None else base)
         for app_id in parts.deleted_apps:
             for version in kept.pop(app_id, {}):
                 changes.append(Delete(DEFINITIONS, f"{app_id}@{version}"))
@@ -610,7 +783,8 @@ class SchedulerRuntime:
                     if app is not None:
                         root = root.update_app(replace(app, instances=max(0, app.instances - n)))
                 target = assign_versions(self.state.root, root, now)
-                result = plan(self.state.root, target, now, self.new_deployment_ids)
+                result = plan(self.state.root, target, now, self.new_deployment_ids,
+                              original_acyclic=self.state.root_acyclic)
                 if isinstance(result, DependencyCycle):
                     raise DeploymentRejected(result.message)
                 plan_ = await self._start_deployment(result, force, now, self._scaled_definitions(counts))
@@ -692,8 +866,8 @@ class SchedulerRuntime:
                     self.events.publish("deployment_success", now, id=deployment_id,
                                         plan=self.plan_json(running.plan))
                 self._group_change(running.plan, now)
-                for app_id in running.plan.original.all_apps().keys() - self.state.apps.keys():
-                    self.events.publish("app_terminated_event", now, appId=app_id)
+                for app_id in sorted(a for a in running.plan.affected_apps if a not in self.state.apps):
+                    self.events.publish("app_terminated_event", now, appId=app_id)  # an app it stopped is gone
 
     async def _fail_deployment(self, running: RunningDeployment, reason: str, now: float) -> None:
         """A deployment failed: it ends, and rolls back to the previous version when one of its apps asks
@@ -793,13 +967,16 @@ class SchedulerRuntime:
         moved: dict[DeploymentId, RunningDeployment] = {}
         if not self.state.deployments:
             return moved
+        by_app: dict[AppId, list[DeploymentId]] = {}
+        for deployment_id, running in self.state.deployments.items():
+            for app_id in running.plan.affected_apps:
+                by_app.setdefault(app_id, []).append(deployment_id)
         for after in changed:
             before = self.state.instances.get(after.id)
             if before is None or before.condition is after.condition:
                 continue
-            for deployment_id, running in self.state.deployments.items():
-                if after.app_id not in running.plan.affected_apps:
-                    continue
+            for deployment_id in by_app.get(after.app_id, ()):
+                running = self.state.deployments[deployment_id]
                 current = moved.get(deployment_id, running)
                 supervision = count_failure(current.plan, current.supervision, before, after)
                 if supervision is not current.supervision:
@@ -1076,11 +1253,7 @@ class SchedulerRuntime:
     # -- reconciliation -------------------------------------------------------------------------------
     def _snapshot(self, now: float) -> Snapshot:
         specs = {a: spec for a, (spec, _) in self._reconcile_inputs().items() if spec is not None}
-        versions: dict[tuple[AppId, AppVersion], AppSpec] = {}
-        for running in self.state.deployments.values():
-            for root in (running.plan.original, running.plan.target):
-                for app in root.all_apps().values():
-                    versions[(app.id, app.version)] = app
+        versions = versions_in_flight(d.plan for d in self.state.deployments.values())
         for app in self.state.apps.values():
             versions.pop((app.id, app.version), None)
         # A scale-only change gives the app a new version but keeps its config: instances labelled with the

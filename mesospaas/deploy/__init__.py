@@ -20,7 +20,7 @@ from mesospaas.deploy.changes import (
     version_info,
     with_version,
 )
-from mesospaas.deploy.plan import apps_by_action, conflicts, plan, revert, reverted_root
+from mesospaas.deploy.plan import apps_by_action, conflicts, plan, revert, reverted_root, versions_in_flight
 from mesospaas.deploy.prune import pruned
 from mesospaas.deploy.progress import (
     ActionStatus,
@@ -78,6 +78,7 @@ __all__ = [
     "resolve_path",
     "pruned",
     "revert",
+    "versions_in_flight",
     "reverted_root",
     "step_status",
     "version_info",

@@ -29,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import enum
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 
 from mesospaas.model.app import AppSpec
@@ -135,13 +135,16 @@ def assign_versions(
     subtree changed in any way (apps, dependencies, sub-groups) gets ``version = now``; others keep theirs.
     Call it once per API change, after the edit helpers, then plan from ``original`` to the result.
     """
-    before = original.all_apps()
-    before_deps = original.all_app_dependencies()
     restarting = frozenset(restart)
+    nothing: Mapping[AppId, AppSpec] = {}
+    no_deps: Mapping[AppId, frozenset[str]] = {}
 
     def stamp(old_group: Group | None, group: Group) -> Group:
         if old_group is group and not restarting:
             return group  # a subtree the edit did not touch (edits copy only the path they change)
+        # An app's id names its group, so its previous self is in the same group of ``original``.
+        before = old_group.apps if old_group is not None else nothing
+        before_deps = old_group.app_dependencies if old_group is not None else no_deps
         apps = {}
         for key, app in group.apps.items():
             previous = before.get(key)

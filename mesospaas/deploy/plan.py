@@ -41,32 +41,42 @@ from mesospaas.model.deployment import (
     PlanStep,
 )
 from mesospaas.model.group import DependencyCycle, Group, GroupId
-from mesospaas.model.ids import AppId
+from mesospaas.model.group_parts import PartChanges, changed_parts
+from mesospaas.model.ids import AppId, AppVersion
 
 
-def plan(original: Group, target: Group, now: float, new_id: DeploymentIdSource) -> DeploymentPlan | DependencyCycle:
-    """The deployment from root ``original`` to root ``target`` (versioned with ``assign_versions``)."""
-    depths = target.dependency_depths()
-    if isinstance(depths, DependencyCycle):
-        return depths
-    before, after = original.all_apps(), target.all_apps()
-    before_deps, after_deps = original.all_app_dependencies(), target.all_app_dependencies()
+def plan(original: Group, target: Group, now: float, new_id: DeploymentIdSource, *,
+         original_acyclic: bool = False) -> DeploymentPlan | DependencyCycle:
+    """The deployment from root ``original`` to root ``target`` (versioned with ``assign_versions``).
+
+    Looks at what differs (``changed_parts``: untouched subtrees are shared and skipped by identity). With
+    ``original_acyclic`` (the caller knows ``original`` has no dependency cycle, e.g. because it was
+    planned before) only the dependencies the changed apps reach are walked, so a change to one app among
+    thousands costs little: any new cycle runs through a changed edge. Without it the whole target is
+    checked, so a cycle among unchanged apps still rejects the plan."""
+    parts = changed_parts(original, target)
+    moved = _apps_with_new_edges(original, target, parts)
+    depths = target.depths_of(moved) if original_acyclic else None
+    if depths is None:  # the full walk: it names a cycle as it always has
+        full = target.dependency_depths()
+        if isinstance(full, DependencyCycle):
+            return full
+        depths = full
+    starting = sorted(a for a in parts.put_apps if original.app(a) is None)
     steps: list[list[DeploymentAction]] = [
-        [DeploymentAction(ActionKind.STOP, key) for key in sorted(before.keys() - after.keys())],
-        [DeploymentAction(ActionKind.START, key, 0) for key in sorted(after.keys() - before.keys())],
+        [DeploymentAction(ActionKind.STOP, key) for key in sorted(parts.deleted_apps)],
+        [DeploymentAction(ActionKind.START, key, 0) for key in starting],
     ]
     layers: dict[int, list[AppId]] = {}
-    for key, depth in depths.items():
-        layers.setdefault(depth, []).append(key)
+    for key in moved:
+        layers.setdefault(depths[key], []).append(key)
     for depth in sorted(layers):
         layer = []
         for key in sorted(layers[depth]):
-            action = _action(
-                before.get(key),
-                after[key],
-                before_deps.get(key, frozenset()),
-                after_deps.get(key, frozenset()),
-            )
+            new = target.app(key)
+            assert new is not None
+            action = _action(original.app(key), new, original.app_dependency_paths(key),
+                             target.app_dependency_paths(key))
             if action is not None:
                 layer.append(action)
         steps.append(layer)
@@ -77,6 +87,25 @@ def plan(original: Group, target: Group, now: float, new_id: DeploymentIdSource)
         steps=tuple(PlanStep(tuple(actions)) for actions in steps if actions),
         version=marathon_timestamp(now),
     )
+
+
+def _apps_with_new_edges(original: Group, target: Group, parts: PartChanges) -> set[AppId]:
+    """The apps of ``target`` that may need an action or whose dependency edges changed: new and changed
+    apps, apps whose declared dependencies changed, and every app under a group whose dependencies changed.
+    Any new dependency cycle runs through one of them (or through a new app, which is one of them)."""
+    moved: set[AppId] = set(parts.put_apps)
+    for group_id in parts.put_nodes:
+        after = target.group(group_id)
+        before = original.group(group_id)
+        if after is None:
+            continue
+        if before is None or before.dependencies != after.dependencies:
+            moved.update(after.all_apps())
+            continue
+        for key in after.apps:
+            if before.app_dependencies.get(key, frozenset()) != after.app_dependencies.get(key, frozenset()):
+                moved.add(key)
+    return moved
 
 
 def _action(
@@ -94,6 +123,21 @@ def _action(
     if kind is ChangeKind.SCALE:
         return DeploymentAction(ActionKind.SCALE, new.id, new.instances)
     return None
+
+
+def versions_in_flight(running: Iterable[DeploymentPlan]) -> dict[tuple[AppId, AppVersion], AppSpec]:
+    """The app specs running deployments move between, by (app, version): those of the apps they act on, in
+    their original and target roots. An app a deployment leaves alone keeps its version, or is acted on (with
+    both versions) by the deployment that changed it, so nothing else is needed. Work is proportional to the
+    affected apps, not to the roots."""
+    versions: dict[tuple[AppId, AppVersion], AppSpec] = {}
+    for deployment in running:
+        for app_id in deployment.affected_apps:
+            for root in (deployment.original, deployment.target):
+                app = root.app(app_id)
+                if app is not None:
+                    versions[(app.id, app.version)] = app
+    return versions
 
 
 def conflicts(candidate: DeploymentPlan, running: Iterable[DeploymentPlan]) -> list[DeploymentId]:

@@ -21,7 +21,7 @@ import enum
 import random
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NewType
 
 from mesospaas.errors import InvalidSpec
@@ -123,11 +123,17 @@ class DeploymentPlan:
     steps: tuple[PlanStep, ...]
     version: AppVersion
     """When it was planned, Marathon's timestamp text; also the version given to changed apps and groups."""
+    _affected: frozenset[AppId] | None = field(default=None, init=False, repr=False, compare=False)
+    """``affected_apps``, computed on first use (not a field of the plan: not compared, stored or copied)."""
 
     @property
     def affected_apps(self) -> frozenset[AppId]:
         """Every app an action names (Marathon's ``affectedRunSpecIds``): what the deployment locks."""
-        return frozenset(a.app for s in self.steps for a in s.actions)
+        affected = self._affected
+        if affected is None:
+            affected = frozenset(a.app for s in self.steps for a in s.actions)
+            object.__setattr__(self, "_affected", affected)
+        return affected
 
     @property
     def is_empty(self) -> bool:

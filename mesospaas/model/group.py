@@ -307,6 +307,58 @@ class Group:
                     stack.append((following, iter(sorted(graph[following]))))
         return MappingProxyType(depth)
 
+    def depths_of(self, starts: Iterable[AppId]) -> Mapping[AppId, int] | None:
+        """``dependency_depths()`` for ``starts`` and the apps they reach, walking only those (call it on
+        the root). ``None`` when a cycle is reachable from ``starts``: ``dependency_depths()`` then names
+        the same cycle a full walk finds. Work is proportional to the apps reached, not to the tree."""
+        expanded: dict[str, frozenset[AppId]] = {}
+        direct: dict[AppId, frozenset[AppId]] = {}
+
+        def expand(path: str) -> frozenset[AppId]:
+            if path not in expanded:
+                holder = self.group(parent_of(path)) if path != ROOT else None
+                if holder is not None and path in holder.apps:
+                    expanded[path] = frozenset({AppId(path)})
+                else:
+                    found = self.group(path)
+                    expanded[path] = frozenset(found.all_apps()) if found is not None else frozenset()
+            return expanded[path]
+
+        def successors(key: AppId) -> frozenset[AppId]:
+            if key not in direct:
+                paths: set[str] = set()
+                node: Group | None = self
+                for step in _ancestors(parent_of(key))[1:]:
+                    assert node is not None
+                    paths |= node.dependencies
+                    node = node.groups.get(step)
+                assert node is not None
+                paths |= node.dependencies
+                paths |= node.app_dependencies.get(key, frozenset())
+                direct[key] = frozenset(a for path in paths for a in expand(path))
+            return direct[key]
+
+        depth: dict[AppId, int] = {}
+        visiting: set[AppId] = set()
+        for start in sorted(starts):
+            if start in depth:
+                continue
+            visiting.add(start)
+            stack: list[tuple[AppId, Iterator[AppId]]] = [(start, iter(sorted(successors(start))))]
+            while stack:
+                node_id, following_ids = stack[-1]
+                following = next(following_ids, None)
+                if following is None:
+                    depth[node_id] = 1 + max((depth[d] for d in successors(node_id)), default=0)
+                    visiting.discard(node_id)
+                    stack.pop()
+                elif following in visiting:
+                    return None
+                elif following not in depth:
+                    visiting.add(following)
+                    stack.append((following, iter(sorted(successors(following)))))
+        return depth
+
     def dependency_cycle(self) -> DependencyCycle | None:
         """The cycle that makes this tree invalid, or ``None`` (Marathon validates every root this way)."""
         depths = self.dependency_depths()

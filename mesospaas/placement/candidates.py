@@ -33,6 +33,7 @@ the round unplaced. Fails: never raises.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from itertools import islice
 
 from mesospaas.model.affinity import AffinityMode, AffinityType
 from mesospaas.model.agent import HOSTNAME, canonical_field
@@ -43,6 +44,7 @@ from mesospaas.placement.filters import CompiledFilter, PartCheck, chain_offer_c
 from mesospaas.placement.offer_state import OfferState
 from mesospaas.placement.placed_index import GroupCounter
 from mesospaas.placement.reasons import Reject
+from mesospaas.placement.scorers import weighted_total
 
 PRUNED = -1
 _COMPACT_AFTER = 64
@@ -162,6 +164,7 @@ class AppPool:
         "_rotation",
         "tally",
         "scorers",
+        "total",
     )
 
     def __init__(
@@ -203,12 +206,35 @@ class AppPool:
         self._rotation = 0
         self.tally = tally
         self.scorers = tuple(scorers)
+        self.total = weighted_total(self.scorers)
+        """The weighted score of one offer for this app (higher is better)."""
         if spread:
-            for host, count in own_hosts.counts.items():
-                if host is not None and count > 0:
-                    self._raise_host(host, count)
+            self._raise_existing(own_hosts)
 
     # -- index maintenance -------------------------------------------------------------------------------
+
+    def _raise_existing(self, own_hosts: GroupCounter) -> None:
+        """Put the offers of the hosts the app already runs on into their levels (``_raise_host`` for each
+        host in counter order, done in one pass: nothing is raised or pruned yet)."""
+        state = self._state
+        by_host = self._by_host
+        states = self._states
+        field = self.partition_field
+        single = self.parts[0] if self.parts else None
+        by_value = self._by_value
+        top = self._max_level
+        for host, count in own_hosts.counts.items():
+            if host is None or count <= 0:
+                continue
+            if count > top:
+                top = count
+            for index in by_host.get(host, ()):
+                state[index] = count
+                part = single if field is None else by_value.get(states[index].fields.get(field))
+                if part is not None:
+                    levels = part.levels
+                    (levels[count] if count < len(levels) else part.level(count))[index] = None
+        self._max_level = top
 
     def _part_of(self, index: int) -> Part | None:
         if self.partition_field is None:
@@ -217,11 +243,15 @@ class AppPool:
 
     def _raise_host(self, host: str, to_level: int) -> None:
         state = self._state
+        field = self.partition_field
         for index in self._by_host.get(host, ()):
             current = state.get(index, 0)
             if current == PRUNED:
                 continue
-            part = self._part_of(index)
+            if field is None:
+                part = self.parts[0] if self.parts else None
+            else:
+                part = self._by_value.get(self._states[index].fields.get(field))
             state[index] = to_level
             if part is None:
                 continue
@@ -314,16 +344,16 @@ class AppPool:
         check = self.check
         states = self._states
         last = self.tally.last
-        while i < end:
-            index = order[i]
-            i += 1
+        wanted = k - len(found)
+        for index in islice(order, i, None):
             if index in state:
                 continue
             verdict = check(states[index])
             last[index] = verdict
             if verdict is None:
                 found.append(index)
-                if len(found) >= k:
+                wanted -= 1
+                if wanted <= 0:
                     return
             elif verdict.permanent:
                 state[index] = PRUNED

@@ -40,10 +40,22 @@ def to_milli(amount: float) -> int:
     return int(round(amount * MILLI))
 
 
-class RolePool:
-    """The remaining resources of one reservation role within one offer."""
+_EXPAND_AFTER = 8
+"""Port spans a pool may fragment into before it switches to an explicit list of its free ports."""
+_EXPAND_LIMIT = 8192
+"""Pools with more free ports than this keep their spans (the list would cost more than the walks)."""
 
-    __slots__ = ("role", "cpus", "mem", "disk", "gpus", "ranges", "port_count")
+
+class RolePool:
+    """The remaining resources of one reservation role within one offer.
+
+    Free ports are spans (``ranges``) until taking ports has cut them into more than ``_EXPAND_AFTER``
+    pieces; then (if there are at most ``_EXPAND_LIMIT`` of them) they become one explicit list ``free``,
+    the spans' ports in span order, so picking the n-th free port is one ``list.pop`` instead of a walk.
+    Both forms answer the same: the n-th free port counts ports span by span, in span order.
+    """
+
+    __slots__ = ("role", "cpus", "mem", "disk", "gpus", "ranges", "port_count", "free")
 
     def __init__(self, role: str) -> None:
         self.role = role
@@ -53,6 +65,7 @@ class RolePool:
         self.gpus = 0
         self.ranges: list[list[int]] = []
         self.port_count = 0
+        self.free: list[int] | None = None
 
     def add(self, resource: Resource) -> None:
         if resource.name == CPUS:
@@ -70,30 +83,51 @@ class RolePool:
             self.ranges.sort()
 
     def has_port(self, port: int) -> bool:
+        if self.free is not None:
+            return port in self.free
         for begin, end in self.ranges:
             if begin <= port <= end:
                 return True
         return False
 
     def remove_port(self, port: int) -> None:
+        free = self.free
+        if free is not None:
+            try:
+                free.remove(port)  # the first occurrence: the first span holding it
+            except ValueError:
+                raise ValueError(f"port {port} is not free in this pool") from None
+            self.port_count -= 1
+            return
         for i, rng in enumerate(self.ranges):
             if rng[0] <= port <= rng[1]:
                 _cut(self.ranges, i, port)
                 self.port_count -= 1
+                self._maybe_expand()
                 return
         raise ValueError(f"port {port} is not in {self.ranges}")
 
     def pop_random_port(self, rng: random.Random) -> int:
         offset = rng.randrange(self.port_count)
+        free = self.free
+        if free is not None:
+            self.port_count -= 1
+            return free.pop(offset)
         for i, span in enumerate(self.ranges):
             size = span[1] - span[0] + 1
             if offset < size:
                 port = span[0] + offset
                 _cut(self.ranges, i, port)
                 self.port_count -= 1
+                self._maybe_expand()
                 return port
             offset -= size
         raise ValueError("port count out of step with ranges")
+
+    def _maybe_expand(self) -> None:
+        if len(self.ranges) > _EXPAND_AFTER and self.port_count <= _EXPAND_LIMIT:
+            self.free = [port for begin, end in self.ranges for port in range(begin, end + 1)]
+            self.ranges = []
 
 
 def _cut(ranges: list[list[int]], i: int, port: int) -> None:
@@ -146,8 +180,9 @@ class OfferState:
         first_role = resources[0].role if resources else UNRESERVED
         if all_one_role(resources, first_role):
             pool = RolePool(first_role)
+            add = pool.add
             for resource in resources:
-                pool.add(resource)
+                add(resource)
             self.pools: tuple[RolePool, ...] = (pool,)
             self.single: RolePool | None = pool
             self.gpus_total = pool.gpus
@@ -184,6 +219,11 @@ class ResourceRequest:
     """One entry per port definition: the exact host port (require_ports) or None for a dynamic one."""
     _scalars: dict[str, tuple[Resource, ...]] = field(default_factory=dict, repr=False, compare=False)
     """Memo: the scalar resources one launch takes from a single pool of a role (immutable, so shared)."""
+    fixed_ports: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    """The exact host ports of ``ports``, in order (empty when every port is dynamic)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fixed_ports", tuple(p for p in self.ports if p is not None))
 
     def scalar_resources(self, role: str) -> tuple[Resource, ...]:
         memo = self._scalars.get(role)
@@ -200,9 +240,6 @@ class ResourceRequest:
     def dynamic_ports(self) -> int:
         return sum(1 for p in self.ports if p is None)
 
-    @property
-    def fixed_ports(self) -> tuple[int, ...]:
-        return tuple(p for p in self.ports if p is not None)
 
 
 def request_for(app: AppSpec) -> ResourceRequest:
@@ -289,6 +326,9 @@ def _take_single(
     scalars = request.scalar_resources(pool.role)
     if not needed:
         return scalars, ()
+    if needed == 1:
+        port = pool.pop_random_port(rng)
+        return scalars + (Resource(PORTS, ranges=((port, port),), role=pool.role),), (port,)
     host_ports = tuple(pool.pop_random_port(rng) for _ in range(needed))
     ranges = tuple((p, p) for p in sorted(host_ports))
     return scalars + (Resource(PORTS, ranges=ranges, role=pool.role),), host_ports

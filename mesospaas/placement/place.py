@@ -120,6 +120,7 @@ class PlacementRound:
         self._placed = PlacedIndex(snapshot)
         self._groups: dict[str | None, dict[str | None, list[int]]] = {}
         self._orders: dict[tuple[str | None, bool], list[tuple[str | None, list[int]]]] = {}
+        self._sized: dict[bool, list[int]] = {}
         self._pools: dict[tuple[AppId, AppVersion], _Pool] = {}
         self._pools_by_app: dict[AppId, list[_Pool]] = {}
         self._tallies: dict[AppId, AppTally] = {}
@@ -141,19 +142,29 @@ class PlacementRound:
             self._groups[field] = groups
         return groups
 
+    def _by_size(self, largest_first: bool) -> list[int]:
+        """Every offer index ordered by size (ties in the round's shuffled order), computed once per round."""
+        order = self._sized.get(largest_first)
+        if order is None:
+            sizes = [s.size for s in self._states]
+            order = self._sized[largest_first] = sorted(range(len(sizes)), key=sizes.__getitem__, reverse=largest_first)
+        return order
+
     def _order(self, field: str | None, largest_first: bool) -> list[tuple[str | None, list[int]]]:
+        """The offers of each value of ``field``, size-ordered. Filtering the round's one size order by value
+        gives exactly what sorting each group would (the sort is stable, even reversed), without re-sorting."""
         key = (field, largest_first)
         order = self._orders.get(key)
         if order is None:
-            states = self._states
-
-            def size(index: int) -> float:
-                return states[index].size
-
-            order = [
-                (value, sorted(indices, key=size, reverse=largest_first))
-                for value, indices in self._group(field).items()
-            ]
+            ordered = self._by_size(largest_first)
+            if field is None:
+                order = [(None, ordered)]
+            else:
+                buckets: dict[str | None, list[int]] = {value: [] for value in self._group(field)}
+                states = self._states
+                for index in ordered:
+                    buckets[states[index].fields.get(field)].append(index)
+                order = list(buckets.items())
             self._orders[key] = order
         return order
 
@@ -230,7 +241,9 @@ class PlacementRound:
             raise InvalidPlacementInput(
                 f"{instance.id} is not launchable (goal {instance.goal.value}, {instance.condition.value})"
             )
-        pool = self._pool(instance.app_id, instance.app_version)
+        pool = self._pools.get((instance.app_id, instance.app_version))
+        if pool is None:
+            pool = self._pool(instance.app_id, instance.app_version)
         search = pool.search
         found: list[int] = []
         if pool.empty_at != len(self._launches):
@@ -247,14 +260,11 @@ class PlacementRound:
 
     def _best(self, search: AppPool, found: list[int]) -> int:
         states = self._states
-        scorers = search.scorers
+        total_of = search.total
         best = float("-inf")
         ties: list[int] = []
         for index in found:
-            state = states[index]
-            total = 0.0
-            for score, weight in scorers:
-                total += weight * score(state)
+            total = total_of(states[index])
             if total > best + _TIE:
                 best = total
                 ties = [index]

@@ -5,7 +5,8 @@ up to date in O(1)) and ``PlacedIndex`` (lazily built counters for every (app, f
 seeded from the snapshot's placed instances and updated by every launch the round makes — Nomad's
 "existing + proposed" property sets, so a UNIQUE app never gets two instances on one host in one round).
 
-"Placed" is ``Instance.is_placed``: non-terminal, reachable, on a known agent. Instances whose agent lacks
+"Placed" is ``Instance.is_placed`` (tested here as ``agent is not None and condition in PLACED``):
+non-terminal, reachable, on a known agent. Instances whose agent lacks
 the field fall into the ``None`` group, which counts as a group for GROUP_BY exactly as in Marathon.
 
 Invariant: counts only grow during a round (nothing is un-placed mid-round); the search relies on this to
@@ -15,6 +16,7 @@ treat some rejects as permanent. Fails: never raises.
 from __future__ import annotations
 
 from mesospaas.model.agent import AgentInfo, canonical_field
+from mesospaas.model.condition import PLACED, Condition
 from mesospaas.model.ids import AppId
 from mesospaas.model.instance import Instance
 from mesospaas.model.snapshot import Snapshot
@@ -51,6 +53,21 @@ class GroupCounter:
         elif old == self.min_count and old not in hist:
             self.min_count = new
 
+    @classmethod
+    def of(cls, values: list[str | None]) -> GroupCounter:
+        """A counter holding ``values`` (the same state as adding them one by one, built in bulk)."""
+        counter = cls()
+        counts = counter.counts
+        get = counts.get
+        for value in values:
+            counts[value] = get(value, 0) + 1
+        hist = counter.hist
+        for count in counts.values():
+            hist[count] = hist.get(count, 0) + 1
+        counter.min_count = min(hist) if hist else 0
+        counter.total = len(values)
+        return counter
+
     @property
     def groups(self) -> int:
         return len(self.counts)
@@ -58,6 +75,11 @@ class GroupCounter:
     def groups_above(self, size: int) -> int:
         """How many groups hold more than ``size`` instances."""
         return sum(n for count, n in self.hist.items() if count > size)
+
+
+_PLACED_ORDER = tuple(sorted(PLACED, key=lambda c: (c is not Condition.RUNNING, c.value)))
+"""``PLACED`` as a tuple, RUNNING first: ``in`` compares by identity, where a frozenset would hash the enum
+member (which runs Python code) once per instance."""
 
 
 def _first_key(instance: Instance) -> tuple[float, str]:
@@ -79,7 +101,8 @@ class PlacedIndex:
     def _placed_agents(self, app: AppId) -> list[AgentInfo]:
         agents = self._agents.get(app)
         if agents is None:
-            agents = [i.agent for i in self._snapshot.instances_of(app) if i.is_placed and i.agent is not None]
+            instances = self._snapshot.instances_of(app)
+            agents = [i.agent for i in instances if i.agent is not None and i.condition in _PLACED_ORDER]
             self._agents[app] = agents
         return agents
 
@@ -88,9 +111,7 @@ class PlacedIndex:
         by_field = self._counters.setdefault(app, {})
         counter = by_field.get(name)
         if counter is None:
-            counter = GroupCounter()
-            for agent in self._placed_agents(app):
-                counter.add(agent.fields.get(name))
+            counter = GroupCounter.of([agent.fields.get(name) for agent in self._placed_agents(app)])
             by_field[name] = counter
         return counter
 

@@ -20,7 +20,7 @@ Fails: never raises.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -48,6 +48,34 @@ class Scorer(Protocol):
     def name(self) -> str: ...
 
     def compile(self, app: AppSpec, ctx: ScoreContext) -> ScoreFn | None: ...
+
+
+def weighted_total(scorers: Sequence[tuple[ScoreFn, float]]) -> ScoreFn:
+    """One closure computing ``sum(weight * score(offer))`` over ``scorers``, added left to right from 0.0
+    (so exactly the float a loop would compute), without the loop for the usual one to four scorers."""
+    items = tuple(scorers)
+    if not items:
+        return lambda offer: 0.0
+    if len(items) == 1:
+        ((f0, w0),) = items
+        return lambda offer: w0 * f0(offer)
+    if len(items) == 2:
+        (f0, w0), (f1, w1) = items
+        return lambda offer: w0 * f0(offer) + w1 * f1(offer)
+    if len(items) == 3:
+        (f0, w0), (f1, w1), (f2, w2) = items
+        return lambda offer: w0 * f0(offer) + w1 * f1(offer) + w2 * f2(offer)
+    if len(items) == 4:
+        (f0, w0), (f1, w1), (f2, w2), (f3, w3) = items
+        return lambda offer: w0 * f0(offer) + w1 * f1(offer) + w2 * f2(offer) + w3 * f3(offer)
+
+    def total(offer: OfferState) -> float:
+        result = 0.0
+        for score, weight in items:
+            result += weight * score(offer)
+        return result
+
+    return total
 
 
 @dataclass(frozen=True, slots=True)

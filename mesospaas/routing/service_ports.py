@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -80,44 +80,100 @@ def _set_ports(definition: dict[str, Any], ports: list[int]) -> dict[str, Any]:
     return out
 
 
+class ServicePortIndex:
+    """The service ports of the stored apps (each app's current definition): by app, and who holds a port.
+
+    Kept by the shell beside the stored definitions and moved with them (``put`` / ``drop`` for the apps a
+    change touches), so an assignment looks up only the ports it needs instead of parsing every stored
+    definition. Deterministic: the owner of a port held by several apps is the smallest app id, as in a
+    sorted scan."""
+
+    __slots__ = ("_by_app", "_holders")
+
+    def __init__(self) -> None:
+        self._by_app: dict[str, tuple[int, ...]] = {}
+        self._holders: dict[int, set[str]] = {}
+
+    @staticmethod
+    def of(definitions: Mapping[str, Mapping[str, Any]]) -> ServicePortIndex:
+        index = ServicePortIndex()
+        for app_id, definition in definitions.items():
+            index.put(app_id, service_ports(definition))
+        return index
+
+    def ports_of(self, app_id: str) -> tuple[int, ...]:
+        return self._by_app.get(app_id, ())
+
+    def put(self, app_id: str, ports: Iterable[int]) -> None:
+        self.drop(app_id)
+        held = tuple(ports)
+        if held:
+            self._by_app[app_id] = held
+            for port in held:
+                if port:
+                    self._holders.setdefault(port, set()).add(app_id)
+
+    def drop(self, app_id: str) -> None:
+        for port in self._by_app.pop(app_id, ()):
+            holders = self._holders.get(port)
+            if holders is not None:
+                holders.discard(app_id)
+                if not holders:
+                    del self._holders[port]
+
+    def owner(self, port: int, ignored: Collection[str], gone: Collection[str] = ()) -> str | None:
+        """The stored app holding ``port`` (smallest id), not counting ``ignored`` nor ``gone`` apps."""
+        holders = self._holders.get(port)
+        if not holders:
+            return None
+        valid = [a for a in holders if a not in ignored and a not in gone]
+        return min(valid) if valid else None
+
+
 def assign_service_ports(current: Mapping[str, Mapping[str, Any]], incoming: Mapping[str, Mapping[str, Any]],
                          ports: PortRange = PortRange()) -> dict[str, dict[str, Any]] | ServicePortRejected:
     """``incoming`` (app id -> definition) with every service port assigned.
 
     ``current`` holds the definitions of the apps already stored (including older definitions of incoming
     apps, whose ports are reused); apps in both count as incoming."""
-    owner: dict[int, str] = {}
-    for app_id in sorted(current):
-        if app_id not in incoming:
-            for port in service_ports(current[app_id]):
-                if port:
-                    owner.setdefault(port, app_id)
+    return assign_with_index(ServicePortIndex.of(current), incoming, ports)
+
+
+def assign_with_index(stored: ServicePortIndex, incoming: Mapping[str, Mapping[str, Any]],
+                      ports: PortRange = PortRange(), gone: Collection[str] = ()) -> dict[str, dict[str, Any]] | ServicePortRejected:
+    """``assign_service_ports`` over an index of the stored apps; ``gone``: stored apps the change removes."""
+    assigned_here: dict[int, str] = {}
+
+    def holder_of(port: int) -> str | None:
+        mine = assigned_here.get(port)
+        return mine if mine is not None else stored.owner(port, incoming, gone)
+
     for app_id in sorted(incoming):
         for port in service_ports(incoming[app_id]):
             if port:
-                holder = owner.get(port)
+                holder = holder_of(port)
                 if holder is not None and holder != app_id:
                     return ServicePortRejected(
                         f"Requested service port {port} conflicts with a service port in app {holder}")
-                owner[port] = app_id
+                assigned_here.setdefault(port, app_id)
     out: dict[str, dict[str, Any]] = {}
     cursor = ports.low
     for app_id in sorted(incoming):
         wanted = service_ports(incoming[app_id])
-        previous = service_ports(current.get(app_id, {}))
+        previous = stored.ports_of(app_id)
         assigned: list[int] = []
         for position, port in enumerate(wanted):
             if port == 0:
                 reuse = previous[position] if position < len(previous) else 0
-                if reuse and owner.get(reuse) is None:
+                if reuse and holder_of(reuse) is None:
                     port = reuse
                 else:
-                    while cursor < ports.high and cursor in owner:
+                    while cursor < ports.high and holder_of(cursor) is not None:
                         cursor += 1
                     if cursor >= ports.high:
                         return ServicePortRejected(f"All service ports in [{ports.low}, {ports.high}) are in use")
                     port = cursor
-                owner[port] = app_id
+                assigned_here[port] = app_id
             assigned.append(port)
         definition = dict(incoming[app_id])
         out[app_id] = _set_ports(definition, assigned) if assigned != wanted else definition
@@ -128,18 +184,19 @@ def _encoded(definition: Mapping[str, Any]) -> bytes:
     return json.dumps(definition, separators=(",", ":"), sort_keys=True).encode()
 
 
-def with_service_ports(target: Group, definitions: Mapping[AppId, bytes], stored: Mapping[AppId, bytes],
-                       ports: PortRange = PortRange()) -> tuple[Group, dict[AppId, bytes]] | ServicePortRejected:
+def with_service_ports(target: Group, definitions: Mapping[AppId, bytes], stored: ServicePortIndex,
+                       ports: PortRange = PortRange(), gone: Collection[str] = ()
+                       ) -> tuple[Group, dict[AppId, bytes]] | ServicePortRejected:
     """The target root and definition bytes with service ports assigned to the apps in ``definitions``.
 
-    ``stored``: the current definition of every app already stored. Apps of the target that are in neither
-    are left as they are. Each assigned port is also written into the app's ``port_definitions`` (its host
-    port under ``requirePorts``)."""
+    ``stored``: the service ports of every app already stored (its current definition); ``gone``: the stored
+    apps ``target`` no longer has (their ports are free). Apps of the target that are in neither are left as
+    they are. Each assigned port is also written into the app's ``port_definitions`` (its host port under
+    ``requirePorts``). Work is proportional to the apps in ``definitions`` and the ports they need."""
     incoming = {str(app_id): json.loads(raw) for app_id, raw in definitions.items() if target.app(app_id)}
     if not incoming:
         return target, dict(definitions)
-    current = {str(app_id): json.loads(raw) for app_id, raw in stored.items() if target.app(app_id)}
-    result = assign_service_ports(current, incoming, ports)
+    result = assign_with_index(stored, incoming, ports, gone)
     if isinstance(result, ServicePortRejected):
         return result
     out = dict(definitions)

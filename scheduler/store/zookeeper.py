@@ -14,14 +14,19 @@ anything is written. Keys are any strings of at most ``MAX_KEY_BYTES`` bytes of 
 
 Values: every entity znode starts with a one-byte format header (flag bits: zlib, chunked, keyed, pending;
 unknown bits are refused when read). Values above ``COMPRESS_ABOVE`` bytes are zlib-compressed when that
-makes them smaller. A stored form above ``CHUNK_BYTES`` is split over child znodes ``c<tag>-<n>`` of the
-entity; the entity then holds the tag, the number of chunks, their total length and a CRC-32 (a read that
-meets chunks of another write, or missing ones, reads again). So no znode is ever near ZooKeeper's 1 MiB.
+makes them smaller. A stored form that would make the entity znode pass ``MAX_ZNODE_BYTES`` (64 KiB) is
+split over child znodes ``c<tag>-<n>`` of the entity, ``CHUNK_BYTES`` each; the entity then holds the tag,
+the number of chunks, their total length and a CRC-32 (a read that meets chunks of another write, or missing
+ones, reads again). So no znode this version writes holds more than 64 KiB. Earlier versions chunked at
+256 KiB; their znodes read the same (a chunked value says how many chunks it has) and are replaced by
+64 KiB ones when the value is next written.
 
 Commits: one multi-op transaction (kazoo ``transaction()``), so its changes apply together or not at all.
 ZooKeeper refuses a request above the server's ``jute.maxbuffer`` (1 MiB by default), so a commit whose
-operations exceed ``transaction_budget`` (768 KiB of payload by default; a commit of 1,000 instances of
-~600 bytes is one transaction) is applied as SEVERAL transactions, in order. Each part is atomic; the commit
+operations exceed ``transaction_budget`` (``TRANSACTION_BUDGET``, 960 KiB of estimated request by default; a
+commit of 1,000 instances of ~600 bytes is one transaction) is applied as SEVERAL transactions, in order. A
+batcher that wants one transaction per commit sizes its batches with ``change_bytes`` against
+``BATCH_BUDGET`` (768 KiB). Each part is atomic; the commit
 as a whole is then not: a failure between parts leaves the earlier parts applied (the ``StoreError`` says
 which). A split commit starts by checking the version of every existing entity it touches, before it
 writes any, so a conflict seen then applies nothing but empty namespace/bucket znodes. A value split over
@@ -62,6 +67,7 @@ import base64
 import binascii
 import enum
 import hashlib
+import itertools
 import logging
 import re
 import secrets
@@ -95,16 +101,31 @@ log = logging.getLogger(__name__)
 
 COMPRESS_ABOVE = 32 * 1024
 """Values longer than this are zlib-compressed (when that makes them smaller)."""
-CHUNK_BYTES = 256 * 1024
-"""The largest stored form kept in the entity znode; longer ones are split in chunks of this size."""
-TRANSACTION_BUDGET = 768 * 1024
-"""Estimated request bytes per transaction; a commit above it is applied as several transactions."""
+MAX_ZNODE_BYTES = 64 * 1024
+"""No znode this store writes holds more data (ZooKeeper's own limit is 1 MiB; big znodes slow every reader,
+follower and snapshot)."""
+CHUNK_BYTES = MAX_ZNODE_BYTES
+"""Chunk size of a stored form that does not fit in its entity znode."""
+TRANSACTION_BUDGET = 960 * 1024
+"""Estimated request bytes per transaction; a commit above it is applied as several transactions. The
+estimate is never below the request ZooKeeper receives, which must stay under its ``jute.maxbuffer`` (1 MiB)."""
+BATCH_BUDGET = 768 * 1024
+"""What the ``change_bytes`` of a commit's changes may add up to for the commit to be ONE transaction (so
+atomic): the other 192 KiB of ``TRANSACTION_BUDGET`` cover what a change alone does not tell: the fence
+check, the creation of namespace and bucket znodes (~150 bytes each; at most 257 per namespace in the store's
+life: a batch that fills five new namespaces at once may still be split), the deletion of the chunks of a
+value it replaces or deletes (~250 bytes per 64 KiB of the old value)."""
+PATH_ALLOWANCE = 64
+"""Characters of chroot and base path ``change_bytes`` allows for (a store on a longer path logs a warning)."""
 MAX_NAME_CHARS = 200
 """Longer escaped keys are named by their SHA-256 and carry the key in the value."""
-MAX_KEY_BYTES = 64 * 1024
+MAX_KEY_BYTES = 63 * 1024
+"""Keys written are at most this long (a key carried in its entity znode leaves it under MAX_ZNODE_BYTES);
+longer keys written by earlier versions (up to 64 KiB) can still be read and deleted."""
+_MAX_OLD_KEY_BYTES = 64 * 1024  # what versions before MAX_KEY_BYTES took
 DEFAULT_TIMEOUT = 30.0
 READ_BATCH = 256
-"""Reads per multiRead request (values up to 256 KiB each: a batch of large values is a large response)."""
+"""Reads per multiRead request (values up to 64 KiB each: a batch of large values is a large response)."""
 READ_WINDOW = 8
 """multiRead requests outstanding at once."""
 PIPELINE_WINDOW = 1000
@@ -114,7 +135,7 @@ _NAMESPACE = re.compile(r"[A-Za-z0-9_-]{1,100}")
 _BUCKET = re.compile(r"[0-9a-f]{2}")
 _ZLIB, _CHUNKED, _KEYED, _PENDING = 0x01, 0x02, 0x04, 0x08
 _KNOWN_FLAGS = _ZLIB | _CHUNKED | _KEYED | _PENDING
-_FROM_URLSAFE = str.maketrans("-_", "+/")
+_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
 _TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
 _KEY_LENGTH = struct.Struct(">I")
 _CHUNK_HEAD = struct.Struct(">IIQI")  # tag, chunks, stored length, CRC-32 of the stored form
@@ -146,14 +167,15 @@ def _key_from_name(name: str) -> str | None:
     if name.startswith("h") and len(name) == 65:
         return None
     if name.startswith("k") and len(name) <= MAX_NAME_CHARS:
-        text = name[1:]
         try:
-            raw = binascii.a2b_base64(text.translate(_FROM_URLSAFE) + "=" * (-len(text) % 4), strict_mode=True)
+            spelled = name[1:].encode("ascii")
+            raw = binascii.a2b_base64(spelled.translate(_FROM_URLSAFE) + b"=" * (-len(spelled) % 4),
+                                      strict_mode=True)
             key = raw.decode("utf-8", "surrogatepass")
-        except (binascii.Error, UnicodeDecodeError):
+        except (binascii.Error, UnicodeError):
             pass
         else:  # only the canonical spelling (what _node_name writes) is a key
-            if binascii.b2a_base64(raw, newline=False).rstrip(b"=").translate(_TO_URLSAFE) == text.encode():
+            if binascii.b2a_base64(raw, newline=False).rstrip(b"=").translate(_TO_URLSAFE) == spelled:
                 return key
     raise StoreError(f"unexpected znode {name!r} in the store (not written by this store)")
 
@@ -206,7 +228,7 @@ def _encode(name: str, key: str, value: bytes, taken: Collection[str]) -> _Store
         if len(packed) < len(value):
             flags, body = _ZLIB, packed
     keyed, key_part = _key_part(name, key)
-    if 1 + len(key_part) + len(body) <= CHUNK_BYTES:
+    if 1 + len(key_part) + len(body) <= MAX_ZNODE_BYTES:
         return _Stored(bytes([flags | keyed]) + key_part + body)
     tag = _fresh_tag(taken)
     chunks = tuple(body[i:i + CHUNK_BYTES] for i in range(0, len(body), CHUNK_BYTES))
@@ -246,11 +268,35 @@ def _expand(flags: int, body: bytes) -> bytes:
         raise StoreError(f"corrupt compressed value: {exc}") from exc
 
 
+def change_bytes(change: Change, path_chars: int = PATH_ALLOWANCE) -> int:
+    """At least the bytes ``change`` adds to the transaction of a commit (the store's own estimate, which is
+    itself never below what ZooKeeper receives), for a store whose chroot and base path together have at most
+    ``path_chars`` characters. Changes whose ``change_bytes`` add up to at most ``BATCH_BUDGET`` commit in one
+    transaction. Pure: a batcher sizes batches with it before it knows the store's state."""
+    name = _node_name(change.key)
+    parent = path_chars + len(change.namespace) + 5  # "/<namespace>/<bucket>"
+    entity = parent + 1 + len(name) + _OP_OVERHEAD
+    if isinstance(change, Delete):
+        return entity
+    key_part = 4 + len(_key_bytes(change.key)) if name.startswith("h") else 0
+    body = len(change.value)  # compressed only when that is smaller
+    if 1 + key_part + body <= MAX_ZNODE_BYTES:
+        return entity + 1 + key_part + body
+    chunks = -(-body // CHUNK_BYTES)  # a pending entity, the chunks, then the entity's head
+    return 2 * entity + 2 * (1 + key_part) + _CHUNK_HEAD.size + body + chunks * (entity + 20)
+
+
 # -- what the store knows of each znode ---------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class _Node:
     version: int
     children: tuple[str, ...] = ()
+
+
+_CHILDLESS = tuple(_Node(version) for version in range(1024))
+"""Shared nodes of the versions most znodes have (a new leader remembers 100,000 of them)."""
+_WHOLE = (0, _ZLIB)
+"""Header bytes of a value kept whole in its entity znode (not chunked, keyed or pending)."""
 
 
 class _Unknown(enum.Enum):
@@ -389,6 +435,9 @@ class ZooKeeperStore:
         self._budget = transaction_budget
         self._batched_reads = batched_reads
         self._chroot = (client.chroot or "").rstrip("/")
+        if len(self._chroot.encode()) + len(self._base.encode()) > PATH_ALLOWANCE:
+            log.warning("the store's path %s%s is longer than change_bytes allows for (%d): batches sized "
+                        "with it may need several transactions", self._chroot, self._base, PATH_ALLOWANCE)
         self._lock = threading.RLock()
         self._owns_client = False
         self._closed = False
@@ -462,12 +511,12 @@ class ZooKeeperStore:
                     raise StoreError(f"unexpected znode {bucket!r} in namespace {namespace}")
             self._structure[namespace] = set(buckets)
             listings = self._read_children([f"{self._namespace_path(namespace)}/{b}" for b in buckets])
-            paths = [(f"{self._namespace_path(namespace)}/{bucket}/{name}", name)
+            prefix = self._namespace_path(namespace)
+            paths = [(f"{prefix}/{bucket}/{name}", name)
                      for bucket, names in zip(buckets, listings) for name in (names or ())]
-            fetched = self._read_data([path for path, _ in paths])
             values: dict[str, bytes] = {}
             known: dict[str, _Known] = {}
-            for (path, name), got in zip(paths, fetched):
+            for (path, name), got in zip(paths, self._stream_data([path for path, _ in paths])):
                 entity = self._settle(path, name, got)
                 if entity is not None:
                     key, value, node = entity
@@ -712,6 +761,10 @@ class ZooKeeperStore:
         raise StoreError(f"{path} keeps changing while it is read")
 
     def _decode(self, path: str, name: str, data: bytes, stat: ZnodeStat) -> tuple[str, bytes | None, _Node]:
+        if data and data[0] in _WHOLE:  # the common case, without building a _Head
+            key = _key_from_name(name)
+            if key is not None:
+                return key, _expand(data[0], data[1:]), self._node_of(path, stat)
         head = _parse(data)
         key = _key_from_name(name)
         if key is None:
@@ -726,14 +779,15 @@ class ZooKeeperStore:
 
     def _node_of(self, path: str, stat: ZnodeStat) -> _Node:
         if not stat.numChildren:
-            return _Node(stat.version)
+            version = stat.version
+            return _CHILDLESS[version] if 0 <= version < len(_CHILDLESS) else _Node(version)
         children = self._read_children([path])[0]
         if children is None:
             raise _Torn()
         return _Node(stat.version, tuple(children))
 
     def _read_chunks(self, path: str, head: _Head) -> bytes:
-        got = self._read_data([f"{path}/{_chunk_name(head.tag, n)}" for n in range(head.chunks)], batch=4)
+        got = self._read_data([f"{path}/{_chunk_name(head.tag, n)}" for n in range(head.chunks)], batch=12)
         parts = [item[0] for item in got if item is not None]
         body = b"".join(parts)
         if len(parts) != head.chunks or len(body) != head.length or zlib.crc32(body) != head.crc:
@@ -761,16 +815,35 @@ class ZooKeeperStore:
         return [_result(item) for item in self._read_pipelined(ops)]
 
     def _read_batched(self, ops: Sequence[tuple[int, str]], batch: int) -> list[object]:
-        results: list[object] = []
+        return [item for results in self._batches(ops, batch) for item in results]
+
+    def _batches(self, ops: Sequence[tuple[int, str]], batch: int) -> Iterator[list[object]]:
+        """The results of ``ops``, one multiRead response at a time, ``READ_WINDOW`` requests outstanding."""
         outstanding: deque[Any] = deque()
         for start in range(0, len(ops), batch):
             if len(outstanding) >= READ_WINDOW:
-                results += self._wait(outstanding.popleft())
+                yield self._wait(outstanding.popleft())
             request = _MultiRead([(op, self._chroot + path) for op, path in ops[start:start + batch]])
             outstanding.append(self._send(request))
         while outstanding:
-            results += self._wait(outstanding.popleft())
-        return results
+            yield self._wait(outstanding.popleft())
+
+    def _stream_data(self, paths: Sequence[str]) -> Iterator[_Data | None]:
+        """What ``_read_data`` gives, as the responses arrive: the caller works on a response while ZooKeeper
+        reads the next ones."""
+        if self._batched_reads:
+            responses = self._batches([(_GET_DATA, path) for path in paths], READ_BATCH)
+            try:
+                first = next(responses, [])
+            except (UnimplementedError, BadArgumentsError):
+                log.warning("ZooKeeper does not serve multiRead (older than 3.6?): reading znode by znode")
+                self._batched_reads = False
+            else:
+                for results in itertools.chain([first], responses):
+                    for item in results:
+                        yield _result(item)  # type: ignore[misc]
+                return
+        yield from self._read_data(paths)
 
     def _send(self, request: _MultiRead) -> Any:
         self._require_connection()
@@ -862,8 +935,9 @@ def _collapse(changes: Sequence[Change]) -> dict[tuple[str, str], Change]:
         if not isinstance(change, (Put, Delete)):
             raise StoreError(f"not a change: {change!r}")
         _check_namespace(change.namespace)
-        if not isinstance(change.key, str) or len(_key_bytes(change.key)) > MAX_KEY_BYTES:
-            raise StoreError(f"bad key in {change.namespace}: not a string of at most {MAX_KEY_BYTES} bytes")
+        limit = MAX_KEY_BYTES if isinstance(change, Put) else _MAX_OLD_KEY_BYTES
+        if not isinstance(change.key, str) or len(_key_bytes(change.key)) > limit:
+            raise StoreError(f"bad key in {change.namespace}: not a string of at most {limit} bytes")
         if isinstance(change, Put) and not isinstance(change.value, bytes):
             raise StoreError(f"value of {change.namespace}/{change.key} is not bytes")
         final.pop((change.namespace, change.key), None)

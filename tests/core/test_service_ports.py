@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from mesospaas.routing.service_ports import (PortRange, ServicePortRejected, assign_service_ports, service_ports,
-                                             with_service_ports)
+from mesospaas.routing.service_ports import (PortRange, ServicePortIndex, ServicePortRejected, assign_service_ports,
+                                             assign_with_index, service_ports, with_service_ports)
 from tests.core.builders import an_app
 
 
@@ -64,9 +64,35 @@ def test_with_service_ports_writes_definitions_and_specs_so_requirePorts_hosts_u
     spec = an_app("/web").build()
     root = Group.of([spec])
     definition = {"id": "/web", "portDefinitions": [{"port": 0, "name": "default", "protocol": "tcp"}]}
-    result = with_service_ports(root, {spec.id: json.dumps(definition).encode()}, {}, PortRange(15000, 16000))
+    result = with_service_ports(root, {spec.id: json.dumps(definition).encode()}, ServicePortIndex(),
+                                PortRange(15000, 16000))
     assert not isinstance(result, ServicePortRejected)
     target, definitions = result
     assert json.loads(definitions[spec.id])["portDefinitions"][0]["port"] == 15000
     app = target.app("/web")
     assert app is not None and [p.port for p in app.port_definitions] == [15000]
+
+
+def test_the_index_moves_with_the_stored_apps_and_answers_as_a_sorted_scan_would() -> None:
+    index = ServicePortIndex.of({"/b": host(10000), "/a": host(10000, 10001), "/c": host(10002)})
+    assert index.owner(10000, ignored=()) == "/a"  # held twice (inconsistent store): the smallest id owns it
+    assert index.owner(10000, ignored={"/a"}) == "/b"
+    assert index.owner(10002, ignored=(), gone={"/c"}) is None
+    index.put("/a", [10005])
+    assert index.owner(10001, ignored=()) is None and index.ports_of("/a") == (10005,)
+    index.drop("/b")
+    assert index.owner(10000, ignored=()) is None and index.ports_of("/b") == ()
+    ranges = PortRange(10000, 10010)
+    via_index = assign_with_index(index, {"/n": host(0, 0)}, ranges)
+    via_scan = assign_service_ports({"/a": host(10005), "/c": host(10002)}, {"/n": host(0, 0)}, ranges)
+    assert not isinstance(via_index, ServicePortRejected) and not isinstance(via_scan, ServicePortRejected)
+    assert service_ports(via_index["/n"]) == service_ports(via_scan["/n"]) == [10000, 10001]
+
+
+def test_ports_of_apps_the_change_removes_are_free_for_it() -> None:
+    index = ServicePortIndex.of({"/old": host(10000)})
+    taken = assign_with_index(index, {"/new": host(10000)}, PortRange(10000, 10010))
+    assert isinstance(taken, ServicePortRejected) and "in app /old" in taken.message
+    freed = assign_with_index(index, {"/new": host(10000), "/other": host(0)}, PortRange(10000, 10010), gone={"/old"})
+    assert not isinstance(freed, ServicePortRejected)
+    assert service_ports(freed["/new"]) == [10000] and service_ports(freed["/other"]) == [10001]

@@ -17,7 +17,7 @@ from kazoo.client import KazooClient
 from kazoo.protocol.states import KazooState
 
 from scheduler.store import Delete, Put, StoreConflict, StoreError, StoreFenced, ZooKeeperStore
-from scheduler.store.zookeeper import CHUNK_BYTES, COMPRESS_ABOVE, TRANSACTION_BUDGET
+from scheduler.store.zookeeper import CHUNK_BYTES, COMPRESS_ABOVE, MAX_ZNODE_BYTES, TRANSACTION_BUDGET
 from tests.zookeeper_server import ZooKeeperServer
 
 BASE = "/state"
@@ -107,9 +107,9 @@ def test_big_values_are_compressed_or_chunked_and_round_trip(zk: KazooClient, zk
     data, stat = zk.get(entity_path("apps", "/compressible"))
     assert data[0] == 0x01 and len(data) < CHUNK_BYTES and stat.numChildren == 0  # zlib, one znode
     _, stat = zk.get(entity_path("apps", "/random"))
-    assert stat.numChildren == 20  # 5 MiB (random: not compressed) over 256 KiB chunks
+    assert stat.numChildren == 5 * MiB // CHUNK_BYTES  # 5 MiB (random: not compressed) over 64 KiB chunks
     sizes = [zk.exists(path).dataLength for path in all_znodes(zk, BASE)]
-    assert max(sizes) <= CHUNK_BYTES  # every znode far below 1 MiB
+    assert max(sizes) <= MAX_ZNODE_BYTES == 64 * 1024  # every znode at most 64 KiB
 
     with ZooKeeperStore.connect(zk_hosts, BASE) as reopened:  # a different store, and a client of its own
         assert reopened.load("apps") == {"/compressible": compressible, "/random": incompressible,
@@ -119,7 +119,7 @@ def test_big_values_are_compressed_or_chunked_and_round_trip(zk: KazooClient, zk
         assert zk.get_children(entity_path("apps", "/random")) == []  # the old chunks went with the update
         assert reopened.get("apps", "/random") == b"small now"
         reopened.commit([Put("apps", "/random", incompressible[:MiB]), Put("apps", "/compressible", b"c")])
-        assert len(zk.get_children(entity_path("apps", "/random"))) == 4
+        assert len(zk.get_children(entity_path("apps", "/random"))) == MiB // CHUNK_BYTES
         reopened.commit([Delete("apps", "/random")])
         assert zk.exists(entity_path("apps", "/random")) is None
         assert reopened.load("apps") == {"/compressible": b"c", "/small": small_but_compressible}
@@ -191,7 +191,7 @@ def test_a_new_chunked_value_larger_than_a_transaction(zk: KazooClient) -> None:
         assert store.load("apps") == {"/huge": value, "/small": b"s"}
         store.commit([Put("apps", "/huge", value[::-1])])
         assert store.get("apps", "/huge") == value[::-1]
-        assert len(zk.get_children(entity_path("apps", "/huge"))) == 8
+        assert len(zk.get_children(entity_path("apps", "/huge"))) == 2 * MiB // CHUNK_BYTES
 
 
 def test_conflicts_apply_nothing(zk: KazooClient) -> None:
