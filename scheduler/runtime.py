@@ -643,11 +643,12 @@ class SchedulerRuntime:
         result: bool = await self.submit(run)
         return result
 
-    def _history_changes(self, record: FinishedDeployment) -> list[Change]:
-        """Store changes that keep ``record`` and drop the oldest records beyond the bound."""
-        changes: list[Change] = [Put(DEPLOYMENT_HISTORY, record.id, encode(record))]
-        excess = len(self.state.finished) + (record.id not in self.state.finished) - MAX_DEPLOYMENT_HISTORY
-        for old in list(self.state.finished)[:max(0, excess)]:
+    def _history_changes(self, *records: FinishedDeployment) -> list[Change]:
+        """Store changes that keep ``records`` (in order) and drop the oldest records beyond the bound."""
+        changes: list[Change] = [Put(DEPLOYMENT_HISTORY, r.id, encode(r)) for r in records]
+        ids = {r.id for r in records}
+        kept = [d for d in self.state.finished if d not in ids]  # a record written again moves to the end
+        for old in kept[:max(0, len(kept) + len(ids) - MAX_DEPLOYMENT_HISTORY)]:
             changes.append(Delete(DEPLOYMENT_HISTORY, old))
         return changes
 
@@ -659,8 +660,13 @@ class SchedulerRuntime:
 
     async def _start_deployment(self, deployment: DeploymentPlan, force: bool, now: float,
                                 definitions: dict[AppId, bytes] | None = None,
-                                rollback_of: DeploymentId | None = None) -> DeploymentPlan:
-        locked = conflicts(deployment, [d.plan for d in self.state.deployments.values()])
+                                rollback_of: DeploymentId | None = None,
+                                ending: tuple[FinishedDeployment, Callable[[], None]] | None = None) -> DeploymentPlan:
+        """Commits ``deployment``'s start and acts on it. ``ending``: the record of a running deployment that
+        ends in the same transaction (a failed one this deployment rolls back; not counted as a conflict) and
+        what announces its end, called after the commit and before this deployment is announced."""
+        ended = ending[0].id if ending is not None else None
+        locked = conflicts(deployment, [d.plan for d in self.state.deployments.values() if d.plan.id != ended])
         if locked and not force:
             raise DeploymentConflict(locked)
         parts = changed_parts(self.state.root, deployment.target)
@@ -673,11 +679,16 @@ class SchedulerRuntime:
             changes.append(self._put_deployment(running))
         overridden = [_finished(self.state.deployments[d], DeploymentState.CANCELED, now,
                                 "overridden by a forced deployment") for d in locked]
-        for record in overridden:
-            changes += self._history_changes(record)
+        if ending is not None:
+            changes.append(Delete(DEPLOYMENTS, ending[0].id))
+        changes += self._history_changes(*overridden, *([ending[0]] if ending is not None else []))
         await self._commit(changes)  # the intent is persisted before anything acts on it
         for record in overridden:
             self._remember(record)
+        if ending is not None:
+            del self.state.deployments[ending[0].id]
+            self._remember(ending[0])
+            ending[1]()
         for d in locked:
             cancelled = self.state.deployments.pop(d)
             self.metrics.deployment_finished("canceled")  # metrics hook
@@ -881,23 +892,28 @@ class SchedulerRuntime:
             elif not back.is_empty:
                 rollback = back
         record = _finished(running, DeploymentState.FAILED, now, reason, rollback.id if rollback else None)
+
+        def announce() -> None:  # once the failure is committed, before anything of the rollback is told
+            self.metrics.deployment_finished("failed", "automatic" if rollback is not None else None)  # metrics hook
+            log.warning("deployment %s failed: %s; %s", plan_.id, reason,
+                        f"rolling back as deployment {rollback.id}" if rollback else "it stops where it is")
+            if self.events.wants("deployment_step_failure"):
+                self.events.publish("deployment_step_failure", now, plan=self.plan_json(plan_),
+                                    currentStep=_step_json(plan_, running.step_index))
+            if self.events.wants("deployment_failed"):
+                self.events.publish("deployment_failed", now, id=plan_.id, plan=self.plan_json(plan_), reason=reason)
+            self._group_change(plan_, now, failed=reason)
+
+        if rollback is not None:
+            # the failure and its rollback commit together, so the rollbackId a reader sees always exists
+            await self._start_deployment(rollback, True, now, self._reverted_definitions(plan_, rollback),
+                                         rollback_of=plan_.id, ending=(record, announce))
+            return
         await self._commit([Delete(DEPLOYMENTS, plan_.id), *self._history_changes(record)])
         del self.state.deployments[plan_.id]
         self._remember(record)
-        self.metrics.deployment_finished("failed", "automatic" if rollback is not None else None)  # metrics hook
-        log.warning("deployment %s failed: %s; %s", plan_.id, reason,
-                    f"rolling back as deployment {rollback.id}" if rollback else "it stops where it is")
-        if self.events.wants("deployment_step_failure"):
-            self.events.publish("deployment_step_failure", now, plan=self.plan_json(plan_),
-                                currentStep=_step_json(plan_, running.step_index))
-        if self.events.wants("deployment_failed"):
-            self.events.publish("deployment_failed", now, id=plan_.id, plan=self.plan_json(plan_), reason=reason)
-        self._group_change(plan_, now, failed=reason)
-        if rollback is not None:
-            await self._start_deployment(rollback, True, now, self._reverted_definitions(plan_, rollback),
-                                         rollback_of=plan_.id)
-        else:
-            await self._reconcile_apps(plan_.affected_apps)
+        announce()
+        await self._reconcile_apps(plan_.affected_apps)
 
     def _reverted_definitions(self, undone: DeploymentPlan, back: DeploymentPlan) -> dict[AppId, bytes]:
         """The definitions of the apps a rollback restores: each one's definition as it was before ``undone``
