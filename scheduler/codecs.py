@@ -6,6 +6,12 @@ enums their value, tuples and sequences lists, mappings objects, ``NewType`` ids
 whose type is a union of dataclasses (``Executor``, ``UnreachableStrategy``, a constraint's value...) carries a
 ``"@type"`` tag naming the class. Floats that are whole stay floats.
 
+Encoding is compiled the same way: ``encoder(hint)`` makes once per type the functions that give a value's
+JSON data (per field its name, its default, its own encoder; union tags, sequences, mappings, enums decided
+up front), and ``encode`` writes it with a JSON encoder made once. It gives byte for byte what
+``encode_interpreted`` (the hints walked for every value, the encoder before it was compiled) gives; frozen
+objects are encoded once (``_MEMO``), so a value sharing parts with one stored before encodes only the rest.
+
 Decoding is compiled: ``decoder(cls)`` turns a type into a tree of small functions once (type hints,
 unions, fields resolved up front), so decoding a value does only the checks and constructions (a new leader
 decodes every stored app and instance: 100,000 values). ``from_jsonable`` is the same decoding walked from
@@ -19,6 +25,8 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+import json.encoder
+import keyword
 import threading
 import types
 import typing
@@ -85,6 +93,252 @@ def _tagged(hint: Any) -> bool:
     return len([a for a in options if dataclasses.is_dataclass(a)]) > 1
 
 
+def encode(value: Any) -> bytes:
+    """Compact JSON bytes for a core dataclass."""
+    return _dumps(_value(value)).encode()  # what ``_encode_typed(value, type(value))`` gives (see ``_value``)
+
+
+# -- compiled encoding -------------------------------------------------------------------------------------
+
+_Encoder = Callable[[Any], Any]
+_PLAIN: frozenset[type] = frozenset({str, int, float, bool, type(None)})
+"""Exactly these types: a value of one is its own encoding under every hint (``to_jsonable`` gives it back), so
+encoders pass it on without a call."""
+_ENCODERS: dict[Any, _Encoder] = {}
+"""Per hint, its encoder (``encoder``)."""
+_DATACLASSES: dict[type, _Encoder | None] = {}
+"""Per class of value: the encoder of its fields (memoised when frozen), ``None`` for a class not a dataclass."""
+_BY_CLASS: dict[type, _Encoder] = {}
+"""Per class of value, its encoding under a hint that gives it no structure of its own (``Any``, a class, a
+union needing no tag): a dataclass's fields, an enum's value, ``to_jsonable`` for the rest."""
+
+
+def encoder(hint: Any) -> _Encoder:
+    """The encoding function for ``hint``, made once per type: what ``_encode_typed(value, hint)`` gives for
+    every value (the same JSON data, the same errors for values that cannot be stored), with every
+    ``get_origin``/``get_args``/field/default lookup done when it is made. Dataclasses are encoded by the class
+    of the value (as ``_encode_typed`` does), their encoders made when a value of the class is first met, so
+    a recursive type (a group's groups) needs no care. Made without a lock: a thread racing another makes
+    an equal function, and the first one stored is kept."""
+    try:
+        return _ENCODERS[hint]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable hint: made afresh every time
+        return _new_encoder(hint)
+    return _ENCODERS.setdefault(hint, _new_encoder(hint))
+
+
+def _new_encoder(hint: Any) -> _Encoder:
+    """The same dispatch on the hint as ``_encode_typed``, once."""
+    origin = get_origin(hint)
+    args = get_args(hint)
+    if origin in (Union, types.UnionType):
+        return _tagged_union if _tagged(hint) else _value
+    if origin in (tuple, list, Sequence, typing.Sequence):
+        if origin is tuple and args and args[-1] is not Ellipsis:  # fixed-length tuple[A, B, ...]
+            return _fixed_tuple_encoder(tuple(encoder(a) for a in args))
+        return _sequence_encoder(encoder(args[0] if args else Any))
+    if origin in (dict, Mapping, typing.Mapping):
+        return _mapping_encoder(encoder(args[1] if len(args) == 2 else Any))
+    if origin in (frozenset, set):
+        return _set_items
+    return _value
+
+
+def _value(value: Any) -> Any:
+    """The encoding of ``value`` under a hint with no structure of its own (and of a whole stored value:
+    ``_encode_typed(value, type(value))`` is this for every value, as ``type`` never gives a union, a
+    parametrised generic or an alias)."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    try:
+        made = _BY_CLASS[kind]
+    except KeyError:
+        made = _class_encoder(kind)
+    return made(value)
+
+
+def _class_encoder(kind: type) -> _Encoder:
+    made: _Encoder | None = _dataclass_encoder(kind)
+    if made is None:
+        # ``to_jsonable`` gives a primitive's subclass (an ``IntEnum``, a ``str`` enum) back as it is
+        plain_enum = issubclass(kind, enum.Enum) and not issubclass(kind, (bool, int, float, str))
+        made = _enum_value if plain_enum else to_jsonable
+    return _BY_CLASS.setdefault(kind, made)
+
+
+def _enum_value(value: Any) -> Any:
+    return value.value
+
+
+def _tagged_union(value: Any) -> Any:
+    """A union of several dataclasses: a dataclass value's fields and its class's name under ``TAG``."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    fields = _dataclass_encoder(kind)
+    if fields is None:
+        return _value(value)
+    return {TAG: kind.__name__, **fields(value)}  # a new object: the encoded fields are memoised and shared
+
+
+def _is_not(kind: type, value: Any, structure: type | tuple[type, ...]) -> bool:
+    """Whether a value of a class other than the expected exact ones is not encoded by the hint's structure:
+    ``_encode_typed`` encodes any dataclass as one, and anything not a ``structure`` as ``to_jsonable``."""
+    return _dataclass_encoder(kind) is not None or not isinstance(value, structure)
+
+
+def _sequence_encoder(item: _Encoder) -> _Encoder:
+    def sequence(value: Any) -> Any:
+        kind = type(value)
+        if kind is not tuple and kind is not list and _is_not(kind, value, (tuple, list)):
+            return _value(value)
+        return [v if type(v) in _PLAIN else item(v) for v in value]
+
+    return sequence
+
+
+def _fixed_tuple_encoder(positions: tuple[_Encoder, ...]) -> _Encoder:
+    def fixed(value: Any) -> Any:
+        kind = type(value)
+        if kind is not tuple and kind is not list and _is_not(kind, value, (tuple, list)):
+            return _value(value)
+        return [v if type(v) in _PLAIN else e(v) for e, v in zip(positions, value)]
+
+    return fixed
+
+
+def _mapping_encoder(item: _Encoder) -> _Encoder:
+    def mapping(value: Any) -> Any:
+        kind = type(value)
+        if kind is not dict and kind is not types.MappingProxyType and _is_not(kind, value, Mapping):
+            return _value(value)
+        return {k if type(k) is str else str(k): v if type(v) in _PLAIN else item(v) for k, v in value.items()}
+
+    return mapping
+
+
+def _set_items(value: Any) -> Any:
+    """A ``frozenset`` or ``set`` field: ``_encode_typed`` leaves it to ``to_jsonable`` (items sorted by
+    ``repr``, each encoded by ``to_jsonable``, not by the item hint)."""
+    kind = type(value)
+    if kind is frozenset or kind is set:
+        return [v if type(v) in _PLAIN else to_jsonable(v) for v in sorted(value, key=repr)]
+    return _value(value)
+
+
+def _dataclass_encoder(kind: type) -> _Encoder | None:
+    try:
+        return _DATACLASSES[kind]
+    except KeyError:
+        pass
+    made = _new_dataclass_encoder(kind) if dataclasses.is_dataclass(kind) else None
+    return _DATACLASSES.setdefault(kind, made)
+
+
+_SAME_EVERY_TIME: frozenset[Any] = frozenset({dict, list, tuple, set, frozenset})
+"""Default factories whose every result is equal to the first (so it is made once, not for every value)."""
+
+
+def _new_dataclass_encoder(cls: type) -> _Encoder:
+    """The fields of a ``cls`` value, as ``_encode_fields`` gives them: per init field its name, its default
+    (a field equal to it is left out) and its hint's encoder. Written out as one function of the class (as
+    ``dataclasses`` writes ``__init__``): a field costs an attribute read, a test and a store, a third less
+    than a loop over the fields. Fields in name order (``sort_keys`` then finds them sorted). Frozen classes
+    are memoised as ``_encode_dataclass`` memoises them (``_memoised``)."""
+    hints = _hints(cls)
+    namespace: dict[str, Any] = {"PLAIN": _PLAIN, "MISSING": dataclasses.MISSING}
+    lines = ["def fields(value):", "    out = {}"]
+    for n, f in enumerate(sorted(_init_fields(cls), key=lambda f: f.name)):
+        namespace[f"encode{n}"] = encoder(hints.get(f.name, Any))
+        read = f"value.{f.name}" if f.name.isidentifier() and not keyword.iskeyword(f.name) else \
+            f"getattr(value, {f.name!r})"
+        store = f"out[{f.name!r}] = item if type(item) in PLAIN else encode{n}(item)"
+        lines.append(f"    item = {read}")
+        factory = f.default_factory
+        if f.default is dataclasses.MISSING and factory is dataclasses.MISSING:
+            lines.append(f"    {store}")
+        elif f.default is not dataclasses.MISSING and _equal_to_itself(f.default) or factory in _SAME_EVERY_TIME:
+            # one default, equal to itself: ``item is default`` implies ``item == default``, the cheap test first
+            namespace[f"default{n}"] = f.default if factory is dataclasses.MISSING else factory()
+            lines += [f"    if not (item is default{n} or item == default{n}):", f"        {store}"]
+        else:  # a factory of ours or a NaN: the default made and compared for every value, as _default_of does
+            made = _constant(f.default) if factory is dataclasses.MISSING else factory
+            namespace[f"make_default{n}"] = made
+            lines += [f"    default = make_default{n}()", "    if default is MISSING or not item == default:",
+                      f"        {store}"]
+    lines.append("    return out")
+    exec("\n".join(lines), namespace)  # noqa: S102 (made from field names and objects of ours only)
+    encode_fields: Callable[[Any], dict[str, Any]] = namespace["fields"]
+    encode_fields.__qualname__ = encode_fields.__name__ = f"encode_{cls.__name__}_fields"
+    frozen: bool = getattr(cls, "__dataclass_params__").frozen
+    return _memoised(encode_fields) if frozen else encode_fields
+
+
+def _equal_to_itself(default: Any) -> bool:
+    """Whether ``item is default`` implies ``item == default`` (not for a NaN), so the test can come first."""
+    try:
+        return bool(default == default)
+    except Exception:  # noqa: BLE001 (a default whose comparison fails is compared as _default_of does)
+        return False
+
+
+def _constant(value: Any) -> Callable[[], Any]:
+    return lambda: value
+
+
+_MEMO: dict[int, tuple[Any, dict[str, Any]]] = {}
+_MEMO_LIMIT = 200_000
+
+
+def _memoised(encode_fields: Callable[[Any], dict[str, Any]],
+              memo: dict[int, tuple[Any, dict[str, Any]]] = _MEMO) -> Callable[[Any], dict[str, Any]]:
+    """Frozen objects are encoded once: a new root group shares every unchanged app and subtree with the
+    previous one, a new instance its agent with the one it replaces, so persisting it only encodes what
+    changed. Entries hold the object, so ids stay unique; the memo is emptied when it holds ``_MEMO_LIMIT``."""
+    def frozen(value: Any) -> dict[str, Any]:
+        hit = memo.get(id(value))
+        if hit is not None and hit[0] is value:
+            return hit[1]
+        encoded = encode_fields(value)
+        if len(memo) >= _MEMO_LIMIT:
+            memo.clear()
+        memo[id(value)] = (value, encoded)
+        return encoded
+
+    return frozen
+
+
+def _json_writer() -> Callable[[Any], str]:
+    """``json.dumps(data, separators=(",", ":"), sort_keys=True)``, the same text, without making a
+    ``JSONEncoder`` and its C encoder for every call: the C encoder ``json`` ends in is made once (with the
+    arguments ``JSONEncoder.iterencode`` gives it), without the markers that catch a value holding itself
+    (encoded data is built afresh from frozen values and never does; such a value would fail either way)."""
+    make_c_encoder = getattr(json.encoder, "c_make_encoder", None)
+    if make_c_encoder is None:  # an interpreter without the C accelerator
+        return json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
+    one_shot = make_c_encoder(None, json.JSONEncoder().default, json.encoder.encode_basestring_ascii, None,
+                              ":", ",", True, False, True)
+
+    def dumps(data: Any) -> str:
+        return "".join(one_shot(data, 0))
+
+    return dumps
+
+
+_dumps = _json_writer()
+
+
+# -- interpreted encoding: the hints walked for every value (the reference the compiled encoders match) ----
+
+def encode_interpreted(value: Any) -> bytes:
+    """``encode`` as it was before encoders were compiled: the same bytes for every value, made by walking
+    the type hints for every value (``_encode_typed``) and ``json.dumps``. Kept for tests and benchmarks."""
+    return json.dumps(_encode_typed(value, type(value)), separators=(",", ":"), sort_keys=True).encode()
+
+
 def _encode_typed(value: Any, hint: Any) -> Any:
     origin = get_origin(hint)
     if origin in (Union, types.UnionType) and value is not None and dataclasses.is_dataclass(value) \
@@ -107,27 +361,18 @@ def _encode_typed(value: Any, hint: Any) -> Any:
     return to_jsonable(value)
 
 
-_MEMO: dict[int, tuple[Any, dict[str, Any]]] = {}
-_MEMO_LIMIT = 200_000
+_INTERPRETED_MEMO: dict[int, tuple[Any, dict[str, Any]]] = {}
+"""``_MEMO`` of the interpreted path (its own, so neither path can hand the other its results)."""
 
 
 def _encode_dataclass(value: Any) -> dict[str, Any]:
-    """Frozen objects are encoded once: a new root group shares every unchanged app and subtree with the
-    previous one, so persisting it only encodes what changed. Entries hold the object, so ids stay unique."""
     if getattr(type(value), "__dataclass_params__").frozen:
-        hit = _MEMO.get(id(value))
-        if hit is not None and hit[0] is value:
-            return hit[1]
-        encoded = _encode_fields(value)
-        if len(_MEMO) >= _MEMO_LIMIT:
-            _MEMO.clear()
-        _MEMO[id(value)] = (value, encoded)
-        return encoded
+        return _encode_frozen(value)
     return _encode_fields(value)
 
 
 def _encode_fields(value: Any) -> dict[str, Any]:
-    cls = type(value)
+    cls: type = type(value)
     hints = _hints(cls)
     out: dict[str, Any] = {}
     for f in _init_fields(cls):
@@ -139,9 +384,7 @@ def _encode_fields(value: Any) -> dict[str, Any]:
     return out
 
 
-def encode(value: Any) -> bytes:
-    """Compact JSON bytes for a core dataclass."""
-    return json.dumps(_encode_typed(value, type(value)), separators=(",", ":"), sort_keys=True).encode()
+_encode_frozen = _memoised(_encode_fields, _INTERPRETED_MEMO)
 
 
 _SCAN: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]

@@ -113,6 +113,8 @@ class EventBus:
 
 
 def status_update_event(bus: EventBus, instance: Instance, status: dict[str, Any], now: float) -> None:
+    if not bus.wants("status_update_event"):
+        return  # built only for a subscriber (one per task update: thousands a second at scale)
     agent = instance.agent
     bus.publish("status_update_event", now, slaveId=(status.get("agent_id") or {}).get("value", ""),
                 taskId=status["task_id"]["value"], taskStatus=status.get("state", ""),
@@ -125,6 +127,8 @@ def status_update_event(bus: EventBus, instance: Instance, status: dict[str, Any
 
 
 def instance_changed_event(bus: EventBus, instance: Instance, now: float) -> None:
+    if not bus.wants("instance_changed_event"):
+        return
     agent = instance.agent
     bus.publish("instance_changed_event", now, instanceId=instance.id, condition=instance.condition.value,
                 runSpecId=instance.app_id, agentId=agent.agent_id if agent else "",

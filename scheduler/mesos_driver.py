@@ -10,7 +10,8 @@ roles they mean.
 Rules pymesos imposes (see the protocol reference, section 8): never call the driver from inside a callback
 (a failing call there aborts the driver thread), acknowledge explicitly (``implicit_acknowledgements=False``),
 and stop with ``failover=True`` so a restart of mesospaas never tears the framework down. pymesos holds the
-subscription (master detection, SUBSCRIBE stream, reconnects); calls go over aiohttp on that subscription.
+subscription (master detection, SUBSCRIBE stream, reconnects); calls go on that subscription over lean
+keep-alive connections (``scheduler.mesos_calls``).
 Fails: a call Mesos refuses raises ``MesosCallError`` in the awaiting coroutine; nothing is retried here
 (the runtime's periodic reconciliation repairs what a lost call left behind).
 """
@@ -26,7 +27,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
 from kazoo.client import KazooClient
 from kazoo.exceptions import KazooException
 from kazoo.handlers.threading import KazooTimeoutError
@@ -35,6 +35,7 @@ from tenacity import Retrying, before_sleep_log, retry_if_exception_type, stop_a
 
 from scheduler.acting import ActingGate, NotLeader
 from scheduler.fenced_subscribe import FencedSchedulerDriver
+from scheduler.mesos_calls import CallFailed, CallPool
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +222,7 @@ class MesosDriver:
             self._driver = MesosSchedulerDriver(_Callbacks(self._emit), info, master,
                                                 implicit_acknowledgements=False, failover=True)
         self._stopped = False
-        self._session: aiohttp.ClientSession | None = None
+        self._calls_out: CallPool | None = None
 
     def _emit(self, event: MesosEvent) -> None:
         if self._stopped:
@@ -253,9 +254,9 @@ class MesosDriver:
     async def stop(self) -> None:
         """Leaves the framework registered (failover), so a restarted mesospaas finds its tasks."""
         self._stopped = True
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._calls_out is not None:
+            await self._calls_out.close()
+            self._calls_out = None
         await asyncio.get_running_loop().run_in_executor(self._calls, self._stop_blocking)
         self._calls.shutdown(wait=True)
 
@@ -272,8 +273,9 @@ class MesosDriver:
 
     # -- calls ----------------------------------------------------------------------------------------
     # pymesos sends every call on one blocking connection, one round trip at a time, which caps a large launch
-    # at a few hundred calls per second. Calls go over aiohttp instead, on the subscription pymesos holds (its
-    # master address and Mesos-Stream-Id), so independent calls (acknowledgements, accepts) overlap.
+    # at a few hundred calls per second. Calls go over our own keep-alive pool instead (``scheduler.mesos_calls``),
+    # on the subscription pymesos holds (its master address and Mesos-Stream-Id), so independent calls
+    # (acknowledgements, accepts) overlap.
     async def _post(self, body: dict[str, Any]) -> None:
         if self._stopped:
             raise MesosCallError(f"{body.get('type')}: the driver is stopped")
@@ -282,19 +284,18 @@ class MesosDriver:
         master, stream_id, framework_id = self._driver.master, self._driver.stream_id, self._driver.framework_id
         if not master or not stream_id or not framework_id:
             raise MesosCallError(f"{body.get('type')}: not subscribed")
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=CALL_CONCURRENCY),
-                timeout=aiohttp.ClientTimeout(total=CALL_TIMEOUT))
+        if self._calls_out is None:
+            self._calls_out = CallPool(CALL_CONCURRENCY, CALL_TIMEOUT)
         body = {"framework_id": {"value": framework_id}, **body}
         headers = {"Content-Type": "application/json", "Accept": "application/json", "Mesos-Stream-Id": stream_id}
+        host, _, port = master.removeprefix("http://").rstrip("/").rpartition(":")
         try:
-            async with self._session.post(f"http://{master}/api/v1/scheduler", data=json.dumps(body),
-                                          headers=headers) as resp:
-                if resp.status >= 300:
-                    raise MesosCallError(f"{body['type']} answered {resp.status}: {(await resp.text())[:300]}")
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            status, answer = await self._calls_out.post(host.strip("[]"), int(port), "/api/v1/scheduler",
+                                                        json.dumps(body).encode(), headers)
+        except (CallFailed, ValueError) as exc:
             raise MesosCallError(f"{body['type']} failed: {exc!r}") from exc
+        if status >= 300:
+            raise MesosCallError(f"{body['type']} answered {status}: {answer.decode(errors='replace')[:300]}")
 
     async def _post_all(self, bodies: list[dict[str, Any]]) -> None:
         results = await asyncio.gather(*(self._post(b) for b in bodies), return_exceptions=True)

@@ -32,12 +32,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from mesospaas.deploy import assign_versions, conflicts, plan, progress, pruned, revert, versions_in_flight
-from mesospaas.deploy.supervision import (DeploymentState, Supervision, canary_holds, continued, count_failure,
-                                          resumed, started, supervise, wants_rollback)
+from mesospaas.deploy.progress import Progress
+from mesospaas.deploy.supervision import (DeploymentState, Supervision, Verdict, canary_holds, continued,
+                                          count_failure, resumed, started, supervise, wants_rollback)
 from mesospaas.errors import CoreError, DeploymentConflict, DeploymentRejected
 from mesospaas.launch.backoff import Backoff, after_failure, after_stable_run, current, is_launch_failure
 from mesospaas.launch.offer_interest import OfferInterestState, decide_offer_interest
-from mesospaas.launch.queue import launch_queue
+from mesospaas.launch.queue import LaunchQueue, launch_queue
 from mesospaas.model import AppId, AppSpec, Condition, Goal, Instance, InstanceId, Snapshot, launched, \
     parse_task_id, random_instance_ids, with_task_status
 from mesospaas.model.deployment import DeploymentId, DeploymentPlan, DeploymentStep, random_deployment_ids
@@ -50,6 +51,7 @@ from mesospaas.jobs.history import DEFAULT_HISTORY_LIMIT
 from mesospaas.jobs.step import JobsConfig
 from mesospaas.placement import AppDiagnostics, Profile, default_profile, place
 from mesospaas.reconcile.reconcile_app import apply_result, reconcile_app
+from mesospaas.reconcile.time_driven import waits_on_time
 from mesospaas.routing.service_ports import PortRange, ServicePortIndex, ServicePortRejected, with_service_ports
 from mesospaas.tenancy.roles import framework_roles
 from mesospaas.deploy.readiness import ReadinessResult, Target, targets as readiness_targets
@@ -71,6 +73,8 @@ from scheduler.mesos_driver import (AgentLost, Disconnected, ExecutorLost, Frame
                                     MesosCallError, MesosDriver, MesosError, MesosEvent, OfferRescinded,
                                     OffersReceived, StatusReceived, Subscribed)
 from scheduler.store import Change, Delete, Put, Store, StoreError
+from scheduler.instance_table import InstanceTable
+from scheduler.reconcile_sweep import RollingSweep
 from scheduler.store.zookeeper import BATCH_BUDGET, change_bytes
 from scheduler.task_stats import TaskStats
 
@@ -88,6 +92,8 @@ STAGING = frozenset({Condition.PROVISIONED, Condition.STAGING, Condition.STARTIN
 MAX_STATUS_BATCH = 2000
 MAX_DEPLOY_BATCH = 256
 """At most this many queued deploy commands are committed together (and at most ``BATCH_BUDGET`` bytes)."""
+CALL_DRAIN_SECONDS = 10.0
+"""At a stop, how long calls to Mesos still in flight may take before they are cancelled."""
 TERMINAL_STATES = frozenset({"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_ERROR", "TASK_DROPPED",
                              "TASK_GONE", "TASK_GONE_BY_OPERATOR", "TASK_UNKNOWN"})
 
@@ -193,7 +199,8 @@ class _State:
     deployments: dict[DeploymentId, RunningDeployment] = field(default_factory=dict)
     definitions: dict[AppId, dict[AppVersion, bytes]] = field(default_factory=dict)
     """Each app's definitions as the API received them (opaque JSON bytes), by version, newest last."""
-    instances: dict[InstanceId, Instance] = field(default_factory=dict)
+    instances: InstanceTable = field(default_factory=InstanceTable)
+    """Every instance by id, indexed by app (``scheduler.instance_table``)."""
     backoffs: dict[AppId, Backoff] = field(default_factory=dict)
     framework_id: str | None = None
     task_failures: dict[AppId, TaskFailure] = field(default_factory=dict)
@@ -230,6 +237,11 @@ class SchedulerRuntime:
         self.new_deployment_ids = random_deployment_ids(self.rng)
         self.plan_json: Callable[[DeploymentPlan], dict[str, Any]] = _light_plan_json
         self.state = _State()
+        self._pruned_plans: dict[DeploymentId, tuple[DeploymentPlan, DeploymentPlan]] = {}
+        self._sweep_apps = RollingSweep()
+        self._calls_in_flight: set[asyncio.Future[None]] = set()
+        self._versions_seen: dict[AppId, tuple[tuple[Instance, ...], tuple[AppVersion, ...]]] = {}
+        self._progress_cache: dict[DeploymentId, tuple[RunningDeployment, tuple[int, ...], Progress]] = {}
         self.generation = 0
         """Bumped after every committed change; what is rendered from the state stays valid while it holds."""
         self.diagnostics: dict[AppId, AppDiagnostics] = {}
@@ -288,6 +300,10 @@ class SchedulerRuntime:
             except Exception:  # already logged by _run; stopping goes on
                 pass
         self._tasks = []
+        if self._calls_in_flight:  # calls already made safe by a commit go out before the driver stops
+            _, late = await asyncio.wait(set(self._calls_in_flight), timeout=CALL_DRAIN_SECONDS)
+            for call in late:
+                call.cancel()
         if self._driver is not None:
             await self._driver.stop()
             self._driver = None
@@ -441,11 +457,17 @@ class SchedulerRuntime:
         changes += [Put(APPS, a, encode(app)) for a, app in apps.items()]
         return changes
 
-    @staticmethod
-    def _put_deployment(running: RunningDeployment) -> Put:
+    def _put_deployment(self, running: RunningDeployment) -> Put:
         """A running deployment as stored: its plan pruned to what it changes, so its size does not grow
-        with the number of apps."""
-        return Put(DEPLOYMENTS, running.plan.id, encode(replace(running, plan=pruned(running.plan))))
+        with the number of apps. The pruned plan is kept while the deployment runs: it is put again each time
+        the deployment moves on, and only its step and supervision change."""
+        plan_ = running.plan
+        hit = self._pruned_plans.get(plan_.id)
+        if hit is None or hit[0] is not plan_:
+            if len(self._pruned_plans) > 2 * len(self.state.deployments) + 64:
+                self._pruned_plans = {d: p for d, p in self._pruned_plans.items() if d in self.state.deployments}
+            hit = self._pruned_plans[plan_.id] = (plan_, pruned(plan_))
+        return Put(DEPLOYMENTS, plan_.id, encode(replace(running, plan=hit[1])))
 
     # -- app commands ---------------------------------------------------------------------------------
     async def put_app(self, app: AppSpec, *, force: bool = True) -> DeploymentPlan:
@@ -636,7 +658,7 @@ class SchedulerRuntime:
             await self._commit([self._put_deployment(moved)])
             self.state.deployments[deployment_id] = moved
             log.info("deployment %s continued; canaries of %s promoted", deployment_id, ", ".join(sorted(holds)))
-            await self._advance_deployments()
+            await self._advance_deployments(running.plan.affected_apps)
             await self._reconcile_apps(running.plan.affected_apps)
             await self._revive_for(running.plan.affected_apps)
             return True
@@ -725,7 +747,7 @@ class SchedulerRuntime:
         if await sync_roles(self._driver, self.state.root, self.framework.role):  # roles hook: before any REVIVE
             self._interest = OfferInterestState(wanted_roles=frozenset(self._subscribed_roles))  # none suppressed
         apps = frozenset(affected)
-        await self._advance_deployments()
+        await self._advance_deployments(apps)
         await self._reconcile_apps(apps)
         await self._revive_for(apps)
 
@@ -832,36 +854,58 @@ class SchedulerRuntime:
 
     def launch_queue(self) -> Any:
         now = self.clock()
-        return launch_queue(self._snapshot(now), self.state.backoffs, now)
+        return self._queue_for(set(self.state.instances.launchable_apps()), now)
 
-    async def _advance_deployments(self) -> None:
+    async def _advance_deployments(self, apps: Iterable[AppId] | None = None) -> None:
         """Moves each running deployment on as far as its instances allow and supervises it (progress
         deadline, crash loop, canaries, pause: ``mesospaas.deploy.supervision``); finishes the done ones and
-        fails (and maybe rolls back) the failed ones."""
+        fails (and maybe rolls back) the failed ones. Only the deployments that affect ``apps`` when given
+        (what changed: a deployment moves only when its own apps' instances do; the tick walks them all).
+
+        The deployments that move on or finish are committed together, one transaction for a run of them
+        (a failure first commits the run before it), and announced in their order after that commit."""
         now = self.clock()
-        by_app = self._instances_by_app(a for d in self.state.deployments.values() for a in d.plan.affected_apps)
-        for deployment_id, running in list(self.state.deployments.items()):
+        candidates = self._deployments_touching(None if apps is None else set(apps))
+        moved: list[tuple[RunningDeployment, Progress, Verdict]] = []
+        for running in candidates:
+            deployment_id = running.plan.id
             if self.state.deployments.get(deployment_id) is not running:
                 continue  # finished or replaced meanwhile (a rollback started below advances deployments too)
-            instances = {a: by_app[a] for a in running.plan.affected_apps}
-            state = progress(running.plan, running.step_index, instances,
-                             canary_holds(running.plan, running.supervision))
+            instances = self._instances_by_app(running.plan.affected_apps)
+            state = self._progress_of(running)
             verdict = supervise(running.plan, state, running.supervision, instances, now)
             if verdict.failure is not None:
+                await self._commit_moved(moved, now)
+                moved = []
                 await self._fail_deployment(running, verdict.failure, now)
                 continue
             if state.step_index == running.step_index and not state.finished and not verdict.changed:
                 continue
+            moved.append((running, state, verdict))
+        await self._commit_moved(moved, now)
+
+    async def _commit_moved(self, moved: list[tuple[RunningDeployment, Progress, Verdict]],
+                            now: float) -> None:
+        """Commits the deployments of ``moved`` that advanced (their new step and supervision) or finished
+        (into the history) in one transaction, then applies and announces each in order."""
+        if not moved:
+            return
+        records = {running.plan.id: _finished(running, DeploymentState.SUCCEEDED, now)
+                   for running, state, _ in moved if state.finished}
+        changes: list[Change] = [Delete(DEPLOYMENTS, d) for d in records]
+        changes += self._history_changes(*records.values())
+        advanced = {running.plan.id: RunningDeployment(running.plan, state.step_index, verdict.supervision)
+                    for running, state, verdict in moved if not state.finished}
+        changes += [self._put_deployment(a) for a in advanced.values()]
+        await self._commit(changes)
+        for running, state, verdict in moved:
+            deployment_id = running.plan.id
             if state.finished:
-                record = _finished(running, DeploymentState.SUCCEEDED, now)
-                await self._commit([Delete(DEPLOYMENTS, deployment_id), *self._history_changes(record)])
                 del self.state.deployments[deployment_id]
-                self._remember(record)
+                self._remember(records[deployment_id])
                 self.metrics.deployment_finished("succeeded")  # metrics hook
             else:
-                advanced = RunningDeployment(running.plan, state.step_index, verdict.supervision)
-                await self._commit([self._put_deployment(advanced)])
-                self.state.deployments[deployment_id] = advanced
+                self.state.deployments[deployment_id] = advanced[deployment_id]
             for app_id in verdict.promoted:
                 log.info("deployment %s: the canaries of %s proved healthy; rolling on", deployment_id, app_id)
             if verdict.paused_now:
@@ -942,8 +986,9 @@ class SchedulerRuntime:
         if not deploying:
             self.readiness.forget(set())
             return []
-        found = readiness_targets(deploying, (i for i in self.state.instances.values() if i.app_id in deploying))
-        alive = {i.task_id for i in self.state.instances.values() if i.app_id in deploying and i.task_id}
+        instances = [i for a in deploying for i in self.state.instances.of_app(a).values()]
+        found = readiness_targets(deploying, instances)
+        alive = {i.task_id for i in instances if i.task_id}
         self.readiness.forget({t for t in alive if t is not None})
         return found
 
@@ -956,7 +1001,7 @@ class SchedulerRuntime:
             ready = replace(instance, ready_at=self.clock())
             await self._commit([self._put_instance(ready)])
             self.state.instances[instance_id] = ready
-            await self._advance_deployments()
+            await self._advance_deployments([ready.app_id])
             await self._reconcile_apps([ready.app_id])
         await self.submit(run)
 
@@ -971,8 +1016,8 @@ class SchedulerRuntime:
     def readiness_results(self, app_id: AppId) -> list[ReadinessResult]:
         """The latest readiness answers of the app's polled tasks (``readinessCheckResults``)."""
         results = []
-        for instance in self.state.instances.values():
-            if instance.app_id == app_id and instance.task_id is not None:
+        for instance in self.state.instances.of_app(app_id).values():
+            if instance.task_id is not None:
                 result = self.readiness.results.get(instance.task_id)
                 if result is not None:
                     results.append(result)
@@ -1010,27 +1055,50 @@ class SchedulerRuntime:
                                 version=deployment.version, reason=failed)
 
     def _instances_by_app(self, app_ids: Iterable[AppId]) -> dict[AppId, tuple[Instance, ...]]:
-        wanted = set(app_ids)
-        grouped: dict[AppId, list[Instance]] = {a: [] for a in wanted}
-        for instance in self.state.instances.values():
-            if instance.app_id in wanted:
-                grouped[instance.app_id].append(instance)
-        return {a: tuple(v) for a, v in grouped.items()}
+        tuple_of = self.state.instances.tuple_of
+        return {a: tuple_of(a) for a in set(app_ids)}
 
-    def _reconcile_inputs(self) -> dict[AppId, tuple[AppSpec | None, DeploymentStep | None]]:
-        """What the reconciler works towards per app: the root's app, unless a deployment says otherwise."""
-        inputs: dict[AppId, tuple[AppSpec | None, DeploymentStep | None]] = {
-            app_id: (app, None) for app_id, app in self.state.apps.items()}
-        by_app = self._instances_by_app(a for d in self.state.deployments.values() for a in d.plan.affected_apps)
-        for running in self.state.deployments.values():
-            state = progress(running.plan, running.step_index, {a: by_app[a] for a in running.plan.affected_apps},
-                             canary_holds(running.plan, running.supervision))
+    def _progress_of(self, running: RunningDeployment) -> Progress:
+        """``progress`` of a running deployment over its apps' instances now, computed again only when the
+        deployment (its step, its supervision) or those instances changed since the last time."""
+        table = self.state.instances
+        stamps = tuple(table.stamp_of(a) for a in running.plan.affected_apps)
+        hit = self._progress_cache.get(running.plan.id)
+        if hit is not None and hit[0] is running and hit[1] == stamps:
+            return hit[2]
+        if len(self._progress_cache) > 2 * len(self.state.deployments) + 64:
+            self._progress_cache = {d: h for d, h in self._progress_cache.items() if d in self.state.deployments}
+        found = progress(running.plan, running.step_index, self._instances_by_app(running.plan.affected_apps),
+                         canary_holds(running.plan, running.supervision))
+        self._progress_cache[running.plan.id] = (running, stamps, found)
+        return found
+
+    def _reconcile_inputs(self, app_ids: Iterable[AppId] | None = None
+                          ) -> dict[AppId, tuple[AppSpec | None, DeploymentStep | None]]:
+        """What the reconciler works towards per app: the root's app, unless a deployment says otherwise.
+        For ``app_ids`` only (their deployments' progress only) when given; every app otherwise."""
+        inputs: dict[AppId, tuple[AppSpec | None, DeploymentStep | None]]
+        if app_ids is None:
+            wanted = None
+            inputs = {app_id: (app, None) for app_id, app in self.state.apps.items()}
+        else:
+            wanted = set(app_ids)
+            inputs = {a: (app, None) for a in wanted if (app := self.state.apps.get(a)) is not None}
+        for running in self._deployments_touching(wanted):
+            state = self._progress_of(running)
             for app_id, given in state.inputs.items():
-                inputs[app_id] = (given.app, given.deployment)
+                if wanted is None or app_id in wanted:
+                    inputs[app_id] = (given.app, given.deployment)
         return inputs
 
+    def _deployments_touching(self, apps: set[AppId] | None) -> list[RunningDeployment]:
+        """The running deployments (in order) that affect any of ``apps`` (all of them for ``None``)."""
+        if apps is None:
+            return list(self.state.deployments.values())
+        return [d for d in self.state.deployments.values() if not apps.isdisjoint(d.plan.affected_apps)]
+
     def instances_of(self, app_id: AppId) -> list[Instance]:
-        return [i for i in self.state.instances.values() if i.app_id == app_id]
+        return list(self.state.instances.of_app(app_id).values())
 
     # -- events ---------------------------------------------------------------------------------------
     async def _on_event(self, event: MesosEvent) -> None:
@@ -1103,7 +1171,7 @@ class SchedulerRuntime:
                 offers.append((offer_from_mesos(raw), raw))
             except AdapterError as exc:
                 log.warning("declining an offer I cannot read: %s", exc)
-                await self._decline([raw["id"]["value"]], self.settings.decline_refuse_seconds)
+                self._in_background(self._decline([raw["id"]["value"]], self.settings.decline_refuse_seconds))
         if not offers:
             return
         snapshot = self._snapshot(now)
@@ -1111,7 +1179,7 @@ class SchedulerRuntime:
         pending = queue.pending[: self.settings.max_launches_per_round]
         snapshot, pending = self.jobs.add_pending(snapshot, pending, now, self.settings.max_launches_per_round)
         if not pending:
-            await self._decline([o.id for o, _ in offers], self.settings.decline_refuse_seconds)
+            self._in_background(self._decline([o.id for o, _ in offers], self.settings.decline_refuse_seconds))
             await self._decide_offer_interest(queue)
             return
         self.stats.rounds += 1
@@ -1147,18 +1215,38 @@ class SchedulerRuntime:
         for instance in updated:
             self.state.instances[instance.id] = instance
         await job_launches.done()
+        self._in_background(self._accept(accepts))
+        if result.declines:
+            refuse = 5.0 if result.unplaced else self.settings.decline_refuse_seconds
+            self._in_background(self._decline([str(o) for o in result.declines], refuse))
+        log.debug("offer round: %d offers, %d launched, %d unplaced", len(offers), len(updated),
+                  len(result.unplaced))
+
+    def _in_background(self, call: Awaitable[None]) -> None:
+        """Sends a call to Mesos without holding the runtime's loop until Mesos answers: ACCEPTs, DECLINEs
+        and acknowledgements follow the commit that made them safe, and nothing after them waits for their
+        answer (a lost one is repaired as before: tasks reconcile as lost, updates are re-sent). Each call
+        still passes the leader gate before it goes out; ``stop`` lets those in flight finish first."""
+        task = asyncio.ensure_future(call)
+        self._calls_in_flight.add(task)
+        task.add_done_callback(self._call_done)
+
+    def _call_done(self, task: asyncio.Future[None]) -> None:
+        self._calls_in_flight.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("a call to Mesos failed: %r", task.exception())
+
+    async def _accept(self, accepts: list[tuple[str, list[dict[str, Any]]]]) -> None:
+        assert self._driver is not None
+        launching = sum(len(infos) for _, infos in accepts)
+        self.stats.tasks_launched += launching  # counted as they go out: their updates may come before the answer
         try:
             await self._driver.accept_all([([offer_id], [{"type": "LAUNCH", "launch": {"task_infos": infos}}])
                                            for offer_id, infos in accepts], refuse_seconds=5.0)
-            self.stats.tasks_launched += sum(len(infos) for _, infos in accepts)
             self.metrics.offers_used.inc(len(accepts))  # metrics hook
         except MesosCallError as exc:  # those tasks reconcile as lost and are launched again
+            self.stats.tasks_launched -= launching
             log.warning("ACCEPT failed: %s", exc)
-        if result.declines:
-            refuse = 5.0 if result.unplaced else self.settings.decline_refuse_seconds
-            await self._decline([str(o) for o in result.declines], refuse)
-        log.debug("offer round: %d offers, %d launched, %d unplaced", len(offers), len(updated),
-                  len(result.unplaced))
 
     async def _decline(self, offer_ids: list[str], refuse: float) -> None:
         assert self._driver is not None
@@ -1250,14 +1338,15 @@ class SchedulerRuntime:
         for task in unknown:
             self.stats.unknown_tasks_killed += 1
             await self._kill(task, now)
-        await self._acknowledge(acks)
+        self._in_background(self._acknowledge(acks))
         apps = {i.app_id for i in updated.values()}
         if apps:
             if self.state.deployments:
                 self.readiness.wake()
-                await self._advance_deployments()
+                await self._advance_deployments(apps)
             await self._reconcile_apps(apps)
-            await self._decide_offer_interest()
+            # replacements of these apps' tasks may want offers; suppressing (the whole queue) waits for the tick
+            await self._revive_for(apps)
 
     async def _acknowledge(self, statuses: list[dict[str, Any]]) -> None:
         assert self._driver is not None
@@ -1274,25 +1363,37 @@ class SchedulerRuntime:
             versions.pop((app.id, app.version), None)
         # A scale-only change gives the app a new version but keeps its config: instances labelled with the
         # version before the scale run (and are relaunched with) the current spec.
-        for instance in self.state.instances.values():
-            spec = specs.get(instance.app_id)
-            key = (instance.app_id, instance.app_version)
-            if spec is not None and instance.app_version != spec.version and key not in versions:
-                versions[key] = replace(spec, version=instance.app_version)
-        base = Snapshot.of(specs.values(), self.state.instances.values(), now)
-        return Snapshot(apps=base.apps, instances=base.instances, now=now, app_versions=versions)
+        table = self.state.instances
+        instances = {a: table.tuple_of(a) for a in table.apps()}
+        for app_id, held in instances.items():
+            spec = specs.get(app_id)
+            if spec is None:
+                continue
+            for version in self._versions_held(app_id, held):
+                if version != spec.version and (app_id, version) not in versions:
+                    versions[(app_id, version)] = replace(spec, version=version)
+        return Snapshot(apps=specs, instances=instances, now=now, app_versions=versions)
+
+    def _versions_held(self, app_id: AppId, held: tuple[Instance, ...]) -> tuple[AppVersion, ...]:
+        """The app versions ``held`` (the app's instances now) run, in order of first appearance; computed
+        again only when those instances changed."""
+        hit = self._versions_seen.get(app_id)
+        if hit is not None and hit[0] is held:
+            return hit[1]
+        if len(self._versions_seen) > 2 * len(self.state.apps) + 1024:
+            self._versions_seen = {a: h for a, h in self._versions_seen.items() if a in self.state.apps}
+        found = tuple(dict.fromkeys(i.app_version for i in held))
+        self._versions_seen[app_id] = (held, found)
+        return found
 
     async def _reconcile_apps(self, app_ids: Iterable[AppId]) -> None:
         now = self.clock()
-        by_app: dict[AppId, list[Instance]] = {}
         wanted = set(app_ids)
-        for instance in self.state.instances.values():
-            if instance.app_id in wanted:
-                by_app.setdefault(instance.app_id, []).append(instance)
+        by_app = {a: list(self.state.instances.of_app(a).values()) for a in wanted}
         changes: list[Change] = []
         kills: list[Instance] = []
         results = []
-        inputs = self._reconcile_inputs()
+        inputs = self._reconcile_inputs(wanted)
         for app_id in wanted:
             app, step = inputs.get(app_id, (None, None))
             instances = by_app.get(app_id, [])
@@ -1358,7 +1459,7 @@ class SchedulerRuntime:
         """After verdicts flipped (deployments may move on) or unhealthy tasks were killed."""
         apps = set(killed)
         if self.state.deployments:
-            await self._advance_deployments()
+            await self._advance_deployments(flipped | killed)
             locked = {a for d in self.state.deployments.values() for a in d.plan.affected_apps}
             apps |= flipped & locked
         if apps:
@@ -1388,11 +1489,7 @@ class SchedulerRuntime:
         if self._driver is None or not self.subscribed.is_set():
             return
         now = self.clock()
-        wanted = set(app_ids)
-        inputs = self._reconcile_inputs()
-        specs = [spec for a in wanted if (spec := inputs.get(a, (None, None))[0]) is not None]
-        instances = [i for i in self.state.instances.values() if i.app_id in wanted]
-        queue = launch_queue(Snapshot.of(specs, instances, now), self.state.backoffs, now)
+        queue = self._queue_for(set(app_ids), now)
         if not queue.pending:
             return
         decision = decide_offer_interest(queue, self._interest, frozenset(self._subscribed_roles))
@@ -1405,12 +1502,20 @@ class SchedulerRuntime:
                 log.warning("REVIVE failed: %s", exc)
                 self._interest = OfferInterestState()
 
+    def _queue_for(self, apps: set[AppId], now: float) -> LaunchQueue:
+        """The launch queue of ``apps`` (the whole queue when they are every app with a launchable
+        instance: only those can have entries), built from those apps alone."""
+        inputs = self._reconcile_inputs(apps)
+        specs = [spec for a in apps if (spec := inputs.get(a, (None, None))[0]) is not None]
+        instances = [i for a in apps for i in self.state.instances.of_app(a).values()]
+        return launch_queue(Snapshot.of(specs, instances, now), self.state.backoffs, now)
+
     async def _decide_offer_interest(self, queue: Any = None) -> None:
         if self._driver is None or not self.subscribed.is_set():
             return
         now = self.clock()
         if queue is None:
-            queue = launch_queue(self._snapshot(now), self.state.backoffs, now)
+            queue = self._queue_for(set(self.state.instances.launchable_apps()), now)
         queue = self.jobs.with_demand(queue, now)  # jobs hook: pending runs want offers too
         decision = decide_offer_interest(queue, self._interest, frozenset(self._subscribed_roles))
         self._interest = decision.state
@@ -1423,12 +1528,22 @@ class SchedulerRuntime:
             log.warning("REVIVE/SUPPRESS failed: %s", exc)
             self._interest = OfferInterestState()
 
+    def _tick_apps(self) -> set[AppId]:
+        """The apps a tick reconciles: those whose result may move with time or with a running deployment,
+        those in backoff, instances' apps that are gone, and the sweep's slice of every app
+        (``scheduler.reconcile_sweep``), rather than every app on every tick."""
+        apps = {a for d in self.state.deployments.values() for a in d.plan.affected_apps}
+        apps.update(self.state.backoffs)
+        apps.update(a for a in self.state.instances.apps() if a not in self.state.apps)
+        apps.update(i.app_id for i in self.state.instances.values() if waits_on_time(i))
+        apps.update(self._sweep_apps.take(self.state.apps))
+        return apps
+
     async def _tick(self) -> None:
         now = self.clock()
         await self.jobs.tick(now)  # jobs hook: cron triggers, deadlines, kills to confirm
         await self._advance_deployments()
-        app_ids = set(self.state.apps) | {i.app_id for i in self.state.instances.values()}
-        await self._reconcile_apps(app_ids)
+        await self._reconcile_apps(self._tick_apps())
         # Tasks stuck in staging are killed; their terminal update then gets them replaced.
         for instance in list(self.state.instances.values()):
             if instance.condition in STAGING and instance.staged_at is not None and instance.task_id \
@@ -1442,9 +1557,8 @@ class SchedulerRuntime:
             app = self.state.apps.get(app_id)
             still = current(backoff, app, now) if app is not None else None
             if still is not None and app is not None:
-                for instance in self.state.instances.values():
-                    if instance.app_id == app_id and instance.condition is Condition.RUNNING and \
-                            instance.started_at is not None:
+                for instance in self.state.instances.of_app(app_id).values():
+                    if instance.condition is Condition.RUNNING and instance.started_at is not None:
                         still = after_stable_run(still, app, instance.started_at, now)
                         if still is None:
                             break

@@ -29,11 +29,12 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import enum
-from collections.abc import Collection, Mapping
+import functools
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from mesospaas.model.app import AppSpec
-from mesospaas.model.group import Group
+from mesospaas.model.group import Group, GroupId, ancestors, parent_of
 from mesospaas.model.ids import AppId, AppVersion
 
 _UNIX_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
@@ -94,8 +95,10 @@ def classify(
     return ChangeKind.SCALE if changed <= _SCALE_FIELDS else ChangeKind.RESTART
 
 
+@functools.lru_cache(maxsize=64)
 def marathon_timestamp(now: float) -> AppVersion:
-    """``now`` (seconds since the epoch) as Marathon's version text, rounded to the millisecond."""
+    """``now`` (seconds since the epoch) as Marathon's version text, rounded to the millisecond (remembered:
+    one change asks for the same moment several times)."""
     millis = round(now * 1000)
     moment = _UNIX_EPOCH + datetime.timedelta(milliseconds=millis)
     fraction = f".{millis % 1000:03d}" if millis % 1000 else ""
@@ -134,43 +137,75 @@ def assign_versions(
     ``restart``: ``POST /v2/apps/{id}/restart``) a new ``version`` and config version. Groups: a group whose
     subtree changed in any way (apps, dependencies, sub-groups) gets ``version = now``; others keep theirs.
     Call it once per API change, after the edit helpers, then plan from ``original`` to the result.
+
+    Work is proportional to what changed: untouched subtrees are skipped by identity, and in a group the edit
+    helpers derived from its original only the keys they changed are looked at (``Group.changed_keys``); an
+    unchanged app keeps its very object. The result is derived from ``target`` (``Group.with_changes``).
     """
     restarting = frozenset(restart)
+    # the groups holding a restarted app, and those above them: only there may an untouched subtree change
+    restart_paths = {g for key in restarting for g in ancestors(parent_of(key))}
+    stamped_at = marathon_timestamp(now)
     nothing: Mapping[AppId, AppSpec] = {}
     no_deps: Mapping[AppId, frozenset[str]] = {}
+    no_groups: Mapping[GroupId, Group] = {}
 
     def stamp(old_group: Group | None, group: Group) -> Group:
-        if old_group is group and not restarting:
+        if old_group is group and group.id not in restart_paths:
             return group  # a subtree the edit did not touch (edits copy only the path they change)
         # An app's id names its group, so its previous self is in the same group of ``original``.
         before = old_group.apps if old_group is not None else nothing
         before_deps = old_group.app_dependencies if old_group is not None else no_deps
-        apps = {}
-        for key, app in group.apps.items():
-            previous = before.get(key)
-            if previous is app and key not in restarting and \
-                    before_deps.get(key, frozenset()) == group.app_dependencies.get(key, frozenset()):
-                apps[key] = app  # the very same object: unchanged, nothing to compare
+        before_groups = old_group.groups if old_group is not None else no_groups
+        keys = group.changed_keys(old_group) if old_group is not None else None
+        if keys is None:  # not derived from ``old_group``: look at everything
+            app_keys: Iterable[AppId] = before.keys() | group.apps.keys()
+            group_keys: Iterable[GroupId] = before_groups.keys() | group.groups.keys()
+        else:
+            app_keys, group_keys = keys
+        if group.id in restart_paths:
+            app_keys = {*app_keys, *(k for k in restarting if parent_of(k) == group.id)}
+            group_keys = {*group_keys, *(k for k in restart_paths if k != group.id and parent_of(k) == group.id)}
+        apps: dict[AppId, AppSpec | None] = {}
+        same = old_group is not None and old_group.dependencies == group.dependencies \
+            and old_group.enforce_role == group.enforce_role
+        for key in app_keys:
+            app, previous = group.apps.get(key), before.get(key)
+            old_deps, new_deps = before_deps.get(key, frozenset()), group.app_dependencies.get(key, frozenset())
+            same = same and old_deps == new_deps
+            if app is None:
+                same = same and previous is None
                 continue
+            if previous is app and old_deps == new_deps and key not in restarting:
+                continue  # the very same object: unchanged, nothing to compare
             if previous is None:
                 kind = ChangeKind.RESTART
             else:
-                kind = classify(
-                    previous,
-                    app,
-                    old_dependencies=before_deps.get(key, frozenset()),
-                    new_dependencies=group.app_dependencies.get(key, frozenset()),
-                )
+                kind = classify(previous, app, old_dependencies=old_deps, new_dependencies=new_deps)
                 if key in restarting:
                     kind = ChangeKind.RESTART
-            apps[key] = with_version(app, previous, kind, now)
-        children = {
-            key: stamp(old_group.groups.get(key) if old_group is not None else None, child)
-            for key, child in group.groups.items()
-        }
-        candidate = replace(group, apps=apps, groups=children)
-        if old_group is not None and replace(candidate, version=old_group.version) == old_group:
+            # an unchanged definition keeps its versions: it is then ``previous`` itself (equal, and shared)
+            versioned = previous if previous is not None and kind is ChangeKind.NONE else \
+                with_version(app, previous, kind, now)
+            same = same and versioned is previous
+            if versioned is not app:
+                apps[key] = versioned
+        children: dict[GroupId, Group | None] = {}
+        for sub in group_keys:
+            child = group.groups.get(sub)
+            old_child = before_groups.get(sub)
+            if child is None:
+                same = same and old_child is None
+                continue
+            versioned_child = stamp(old_child, child)
+            same = same and versioned_child is old_child
+            if versioned_child is not child:
+                children[sub] = versioned_child
+        if keys is None:  # every key was looked at: also the key sets must match
+            same = same and before.keys() == group.apps.keys() and before_groups.keys() == group.groups.keys()
+        if same:
+            assert old_group is not None
             return old_group
-        return replace(candidate, version=marathon_timestamp(now))
+        return group.with_changes(apps=apps, groups=children, version=stamped_at)
 
     return stamp(original.group(target.id), target)

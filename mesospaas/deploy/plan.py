@@ -102,8 +102,12 @@ def _apps_with_new_edges(original: Group, target: Group, parts: PartChanges) -> 
         if before is None or before.dependencies != after.dependencies:
             moved.update(after.all_apps())
             continue
-        for key in after.apps:
-            if before.app_dependencies.get(key, frozenset()) != after.app_dependencies.get(key, frozenset()):
+        if before.app_dependencies is after.app_dependencies:
+            continue
+        keys = after.changed_keys(before)  # derived by the edits: only those keys may differ
+        for key in keys[0] if keys is not None else after.apps:
+            if key in after.apps and \
+                    before.app_dependencies.get(key, frozenset()) != after.app_dependencies.get(key, frozenset()):
                 moved.add(key)
     return moved
 

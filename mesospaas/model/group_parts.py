@@ -79,11 +79,21 @@ def _groups_by_id(root: Group) -> dict[GroupId, Group]:
     return {g.id: g for g in root.all_groups()}
 
 
+def same_node(before: Group, after: Group) -> bool:
+    """Whether the two groups' own fields (what ``GroupNode`` holds) are equal."""
+    return (before.id == after.id and before.version == after.version
+            and before.dependencies == after.dependencies and before.enforce_role == after.enforce_role
+            and (before.app_dependencies is after.app_dependencies
+                 or before.app_dependencies == after.app_dependencies))
+
+
 def changed_parts(original: Group, target: Group) -> PartChanges:
     """The nodes and apps of ``target`` that differ from ``original``, and what ``target`` no longer has.
 
     Untouched subtrees are shared between the two trees (edits copy only the path they change), so they are
-    skipped by identity without looking inside."""
+    skipped by identity without looking inside; within a group derived from its original by the edit helpers
+    only the keys it changed are looked at (``Group.changed_keys``), so a one-app change costs the depth of
+    the app, not the size of its group."""
     put_nodes: dict[GroupId, GroupNode] = {}
     put_apps: dict[AppId, AppSpec] = {}
     deleted_nodes: set[GroupId] = set()
@@ -98,20 +108,33 @@ def changed_parts(original: Group, target: Group) -> PartChanges:
             deleted_nodes.update(_groups_by_id(before))
             deleted_apps.update(before.all_apps())
             continue
-        node = GroupNode.of(after)
-        if before is None or not GroupNode.of(before).same_as(node):
-            put_nodes[after.id] = node
-        old_apps = before.apps if before is not None else {}
-        for app_id, app in after.apps.items():
-            old = old_apps.get(app_id)
-            if old is not app and old != app:
-                put_apps[app_id] = app
-        deleted_apps.update(k for k in old_apps if k not in after.apps)
-        old_groups = before.groups if before is not None else {}
-        for sub_id, sub in after.groups.items():
-            stack.append((old_groups.get(sub_id), sub))
-        for sub_id, sub in old_groups.items():
-            if sub_id not in after.groups:
-                stack.append((sub, None))
+        if before is None or not same_node(before, after):
+            put_nodes[after.id] = GroupNode.of(after)
+        keys = after.changed_keys(before) if before is not None else None
+        if before is None or keys is None:
+            old_apps = before.apps if before is not None else {}
+            for app_id, app in after.apps.items():
+                old = old_apps.get(app_id)
+                if old is not app and old != app:
+                    put_apps[app_id] = app
+            deleted_apps.update(k for k in old_apps if k not in after.apps)
+            old_groups = before.groups if before is not None else {}
+            for sub_id, sub in after.groups.items():
+                stack.append((old_groups.get(sub_id), sub))
+            for sub_id, sub in old_groups.items():
+                if sub_id not in after.groups:
+                    stack.append((sub, None))
+            continue
+        app_keys, group_keys = keys
+        for app_id in sorted(app_keys):
+            old, new = before.apps.get(app_id), after.apps.get(app_id)
+            if new is None:
+                if old is not None:
+                    deleted_apps.add(app_id)
+            elif old is not new and old != new:
+                put_apps[app_id] = new
+        ordered = sorted(group_keys)
+        stack.extend((before.groups.get(k), after.groups[k]) for k in ordered if k in after.groups)
+        stack.extend((before.groups[k], None) for k in ordered if k not in after.groups and k in before.groups)
     return PartChanges(MappingProxyType(put_nodes), frozenset(deleted_nodes), MappingProxyType(put_apps),
                        frozenset(deleted_apps))

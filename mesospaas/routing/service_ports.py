@@ -21,7 +21,6 @@ Pure; JSON is parsed and re-encoded the way the API encodes definitions (sorted 
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -65,19 +64,39 @@ def service_ports(definition: Mapping[str, Any]) -> list[int]:
 
 
 def _set_ports(definition: dict[str, Any], ports: list[int]) -> dict[str, Any]:
-    out = copy.deepcopy(definition)
+    """``definition`` with ``ports`` as its service ports: a copy of the objects on the way to the port
+    entries (the rest is shared with ``definition``, which is left as it was)."""
+    out = dict(definition)
     container = out.get("container") or {}
     docker = container.get("docker") or {}
     targets: list[dict[str, Any]]
     if container.get("portMappings"):
-        targets, key = container["portMappings"], "servicePort"
+        out["container"] = container = dict(container)
+        container["portMappings"] = targets = [dict(e) for e in container["portMappings"]]
+        key = "servicePort"
     elif docker.get("portMappings"):
-        targets, key = docker["portMappings"], "servicePort"
+        out["container"] = container = dict(container)
+        container["docker"] = docker = dict(docker)
+        docker["portMappings"] = targets = [dict(e) for e in docker["portMappings"]]
+        key = "servicePort"
+    elif out.get("portDefinitions"):
+        out["portDefinitions"] = targets = [dict(e) for e in out["portDefinitions"]]
+        key = "port"
     else:
-        targets, key = out.get("portDefinitions") or [], "port"
+        return out
     for entry, port in zip(targets, ports):
         entry[key] = port
     return out
+
+
+_WORD = 64
+_FULL = (1 << _WORD) - 1
+
+
+def _lowest_bit_from(mask: int, offset: int) -> int | None:
+    """The lowest set bit of ``mask`` at ``offset`` or above (bits 0..63), or ``None``."""
+    bits = mask & ~((1 << offset) - 1)
+    return (bits & -bits).bit_length() - 1 if bits else None
 
 
 class ServicePortIndex:
@@ -86,13 +105,19 @@ class ServicePortIndex:
     Kept by the shell beside the stored definitions and moved with them (``put`` / ``drop`` for the apps a
     change touches), so an assignment looks up only the ports it needs instead of parsing every stored
     definition. Deterministic: the owner of a port held by several apps is the smallest app id, as in a
-    sorted scan."""
+    sorted scan. It also keeps the held ports as bit masks (a word per 64 ports, and a word per 4,096 ports
+    saying which of its 64-port blocks are full), so the lowest free port (``lowest_free``) is found a word
+    at a time, not by trying every held port of the range."""
 
-    __slots__ = ("_by_app", "_holders")
+    __slots__ = ("_by_app", "_holders", "_held", "_full")
 
     def __init__(self) -> None:
         self._by_app: dict[str, tuple[int, ...]] = {}
         self._holders: dict[int, set[str]] = {}
+        self._held: dict[int, int] = {}
+        """port // 64 -> the mask of its ports that have a holder (absent: none)."""
+        self._full: dict[int, int] = {}
+        """port // 4096 -> the mask of its 64-port blocks whose every port has a holder (absent: none)."""
 
     @staticmethod
     def of(definitions: Mapping[str, Mapping[str, Any]]) -> ServicePortIndex:
@@ -104,6 +129,23 @@ class ServicePortIndex:
     def ports_of(self, app_id: str) -> tuple[int, ...]:
         return self._by_app.get(app_id, ())
 
+    def _mark(self, port: int, held: bool) -> None:
+        block, bit = port // _WORD, 1 << (port % _WORD)
+        mask = self._held.get(block, 0)
+        was_full = mask == _FULL
+        mask = mask | bit if held else mask & ~bit
+        if mask:
+            self._held[block] = mask
+        else:
+            self._held.pop(block, None)
+        if was_full != (mask == _FULL):
+            area, block_bit = block // _WORD, 1 << (block % _WORD)
+            full = self._full.get(area, 0) ^ block_bit
+            if full:
+                self._full[area] = full
+            else:
+                self._full.pop(area, None)
+
     def put(self, app_id: str, ports: Iterable[int]) -> None:
         self.drop(app_id)
         held = tuple(ports)
@@ -111,7 +153,11 @@ class ServicePortIndex:
             self._by_app[app_id] = held
             for port in held:
                 if port:
-                    self._holders.setdefault(port, set()).add(app_id)
+                    holders = self._holders.get(port)
+                    if holders is None:
+                        self._holders[port] = holders = set()
+                        self._mark(port, True)
+                    holders.add(app_id)
 
     def drop(self, app_id: str) -> None:
         for port in self._by_app.pop(app_id, ()):
@@ -120,6 +166,7 @@ class ServicePortIndex:
                 holders.discard(app_id)
                 if not holders:
                     del self._holders[port]
+                    self._mark(port, False)
 
     def owner(self, port: int, ignored: Collection[str], gone: Collection[str] = ()) -> str | None:
         """The stored app holding ``port`` (smallest id), not counting ``ignored`` nor ``gone`` apps."""
@@ -128,6 +175,37 @@ class ServicePortIndex:
             return None
         valid = [a for a in holders if a not in ignored and a not in gone]
         return min(valid) if valid else None
+
+    def _first_unheld(self, start: int, high: int) -> int | None:
+        """The lowest port in [start, high) no stored app holds."""
+        port = start
+        while port < high:
+            block = port // _WORD
+            area = block // _WORD
+            open_block = _lowest_bit_from(~self._full.get(area, 0) & _FULL, block % _WORD)
+            if open_block is None:  # every block from here to the end of the area is full
+                port = (area + 1) * _WORD * _WORD
+                continue
+            if area * _WORD + open_block != block:
+                block = area * _WORD + open_block
+                port = block * _WORD
+            free = _lowest_bit_from(~self._held.get(block, 0) & _FULL, port % _WORD)
+            if free is not None:
+                found = block * _WORD + free
+                return found if found < high else None
+            port = (block + 1) * _WORD
+        return None
+
+    def lowest_free(self, start: int, high: int, ignored: Collection[str], gone: Collection[str] = ()) -> int | None:
+        """The lowest port in [start, high) whose ``owner`` is ``None``: held by no stored app, or only by
+        ``ignored`` / ``gone`` ones. Work: the full blocks skipped and the ports of those apps."""
+        found = self._first_unheld(start, high)
+        for app_id in [*ignored, *gone]:
+            for port in self._by_app.get(app_id, ()):
+                if start <= port < high and (found is None or port < found) and port \
+                        and self.owner(port, ignored, gone) is None:
+                    found = port
+        return found
 
 
 def assign_service_ports(current: Mapping[str, Mapping[str, Any]], incoming: Mapping[str, Mapping[str, Any]],
@@ -168,11 +246,13 @@ def assign_with_index(stored: ServicePortIndex, incoming: Mapping[str, Mapping[s
                 if reuse and holder_of(reuse) is None:
                     port = reuse
                 else:
-                    while cursor < ports.high and holder_of(cursor) is not None:
-                        cursor += 1
-                    if cursor >= ports.high:
+                    # the lowest port from ``cursor`` on that no stored app (but those of this change) holds,
+                    # and that this change has not taken
+                    while (free := stored.lowest_free(cursor, ports.high, incoming, gone)) in assigned_here:
+                        cursor = free + 1
+                    if free is None:
                         return ServicePortRejected(f"All service ports in [{ports.low}, {ports.high}) are in use")
-                    port = cursor
+                    port = cursor = free
                 assigned_here[port] = app_id
             assigned.append(port)
         definition = dict(incoming[app_id])

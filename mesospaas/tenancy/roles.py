@@ -24,8 +24,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from mesospaas.model.group import Group, GroupId
-from mesospaas.model.ids import AppId
+from mesospaas.model.group import Group, GroupId, parent_of
+from mesospaas.model.group_parts import changed_parts
+from mesospaas.model.ids import AppId, path_segments
 
 
 def group_role(app_id: str) -> str | None:
@@ -77,11 +78,14 @@ class RoleViolation:
 
 
 def role_violations(before: Group, after: Group, default_role: str) -> list[RoleViolation]:
-    """The apps new in ``after``, or with another role than in ``before``, whose role is not valid."""
-    old = before.all_apps()
+    """The apps new in ``after``, or with another role than in ``before``, whose role is not valid, in the
+    tree's order (groups parents first, siblings and apps by id). Looks only at the apps the change touches
+    (``changed_parts``: untouched subtrees are skipped by identity), not at every app of the tree."""
+    changed = changed_parts(before, after).put_apps
     found: list[RoleViolation] = []
-    for app_id, app in after.all_apps().items():
-        previous = old.get(app_id)
+    for app_id in sorted(changed, key=lambda a: (path_segments(parent_of(a)), a)):
+        app = changed[app_id]
+        previous = before.app(app_id)
         if previous is not None and previous.role == app.role:
             continue
         valid = valid_roles(before, after, app_id, default_role)

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from mesospaas.model.group import Group, GroupId
 from mesospaas.model.group_parts import assemble, split
 from mesospaas.tenancy.roles import (default_role_for, enforced_role, framework_roles, group_role, role_violations,
@@ -67,3 +70,36 @@ def test_enforce_role_is_kept_by_the_stored_parts() -> None:
     assert nodes[GroupId("/team-a")].enforce_role and not nodes[GroupId("/team-b")].enforce_role
     assert assemble(nodes, apps.values()) == root
     assert enforced_role(assemble(nodes, apps.values()), "/team-a/x") == "team-a"
+
+
+def _every_app_violations(before: Group, after: Group, default_role: str) -> list[tuple[str, str]]:
+    """The rule read over every app of both trees (what ``role_violations`` must equal, in the same order)."""
+    old = before.all_apps()
+    out = []
+    for app_id, app in after.all_apps().items():
+        previous = old.get(app_id)
+        if previous is None or previous.role != app.role:
+            valid = valid_roles(before, after, app_id, default_role)
+            if app.role not in valid:
+                out.append((app_id, app.role))
+    return out
+
+
+_paths = st.sampled_from(["/team-a/web", "/team-a/sub/api", "/team-a/sub/z", "/team-b/web", "/team-b-c/x",
+                          "/plain", "/zz", "/team-b/a/b/c"])
+_roles = st.sampled_from(["*", "team-a", "team-b", "ops"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(_paths, _roles), max_size=6), st.lists(st.tuples(_paths, _roles), max_size=6),
+       st.sets(st.sampled_from(["/team-a", "/team-b"])), _roles)
+def test_violations_look_only_at_the_change_and_equal_the_rule_over_every_app(
+        start: list[tuple[str, str]], edits: list[tuple[str, str]], enforced: set[str], default_role: str) -> None:
+    before = Group.of([an_app(p).role(r).build() for p, r in dict(start).items()])
+    for group in sorted(enforced):
+        before = enforcing(before, group)
+    after = before
+    for path, role in edits:
+        after = after.update_app(an_app(path).role(role).build())
+    found = [(v.app_id, v.role) for v in role_violations(before, after, default_role)]
+    assert found == _every_app_violations(before, after, default_role)
