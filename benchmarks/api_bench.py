@@ -53,7 +53,9 @@ def start_serve(master: str, work_dir: str, profile: str | None = None,
     """``mesospaas serve`` from the checkout in ``cwd`` (default: this one's working directory)."""
     runner = [sys.executable, "-m", "cProfile", "-o", profile] if profile else [sys.executable]
     proc = subprocess.Popen([*runner, "-m", "scheduler.cli", "serve", "--master", master, "--work-dir", work_dir,
-                             "--http-port", "0", "--log-level", "WARNING"], stdout=subprocess.PIPE, text=True,
+                             "--http-port", "0", "--log-level", "WARNING",
+                             # 10,000 apps of one service port each fill Marathon's default [10000, 20000)
+                             "--local-port-max", "40000"], stdout=subprocess.PIPE, text=True,
                             cwd=cwd)
     assert proc.stdout is not None
     line = proc.stdout.readline().strip()

@@ -240,6 +240,8 @@ class SchedulerRuntime:
         self._pruned_plans: dict[DeploymentId, tuple[DeploymentPlan, DeploymentPlan]] = {}
         self._sweep_apps = RollingSweep()
         self._calls_in_flight: set[asyncio.Future[None]] = set()
+        self._answered_since_subscribed: set[str] = set()
+        """Tasks Mesos sent an update for since the last subscription (follow-up reconciliation skips them)."""
         self._versions_seen: dict[AppId, tuple[tuple[Instance, ...], tuple[AppVersion, ...]]] = {}
         self._progress_cache: dict[DeploymentId, tuple[RunningDeployment, tuple[int, ...], Progress]] = {}
         self.generation = 0
@@ -1137,6 +1139,7 @@ class SchedulerRuntime:
         await sync_roles(self._driver, self.state.root, self.framework.role)  # roles hook: UPDATE_FRAMEWORK
         # Offers stay suppressed until something needs them; explicit then implicit task reconciliation.
         self._interest = OfferInterestState(wanted_roles=frozenset(self._subscribed_roles))
+        self._answered_since_subscribed = set()
         await self._reconcile_with_mesos()
         self.reconcile_followups.start(self.clock())  # issue 18: again while agents re-register
         await self._decide_offer_interest()
@@ -1145,10 +1148,15 @@ class SchedulerRuntime:
         """Task reconciliation with Mesos at the next tick (issue 18: the leader resumed after losing ZooKeeper)."""
         self._last_mesos_reconcile = float("-inf")
 
-    async def _reconcile_with_mesos(self) -> None:
+    async def _reconcile_with_mesos(self, follow_up: bool = False) -> None:
+        """Explicit reconciliation of the live tasks we know, then implicit. A ``follow_up`` round (after a
+        subscription) asks explicitly only about tasks Mesos has not told us of since then: a task it sent an
+        update for is one it knows, and asking again would only have every task's state sent once more."""
         assert self._driver is not None
         known = [i.task_id for i in self.state.instances.values() if i.task_id is not None and i.has_live_task]
         known += [TaskId(t) for t in self.jobs.live_task_ids()]  # jobs hook
+        if follow_up:
+            known = [t for t in known if str(t) not in self._answered_since_subscribed]
         try:
             if known:
                 agents = {str(i.task_id): str(i.agent.agent_id) for i in self.state.instances.values()
@@ -1278,6 +1286,8 @@ class SchedulerRuntime:
                 continue
             if facts.acknowledge:
                 acks.append(status)
+            if self.reconcile_followups.due:  # kept only while follow-up rounds are to come
+                self._answered_since_subscribed.add(facts.task_id)
             if self.jobs.owns_task(facts.task_id):  # jobs hook: a job run's task
                 self.jobs.on_status(jobs_batch, facts)
                 continue
@@ -1569,9 +1579,14 @@ class SchedulerRuntime:
             for change in changes:
                 self.state.backoffs.pop(AppId(change.key), None)
         await self._decide_offer_interest()
-        if self._driver is not None and self.subscribed.is_set() and (self.reconcile_followups.take(now) or
-                now - self._last_mesos_reconcile > self.settings.reconciliation_interval):
-            await self._reconcile_with_mesos()
+        if self._driver is not None and self.subscribed.is_set():
+            follow_up = self.reconcile_followups.take(now)
+            if now - self._last_mesos_reconcile > self.settings.reconciliation_interval:
+                await self._reconcile_with_mesos()
+            elif follow_up:
+                await self._reconcile_with_mesos(follow_up=True)
+            if not self.reconcile_followups.due:
+                self._answered_since_subscribed.clear()
 
 
 def _finished(running: RunningDeployment, state: DeploymentState, now: float, reason: str | None = None,

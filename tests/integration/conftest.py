@@ -41,12 +41,14 @@ class RuntimeHandle:
         self.runtime: SchedulerRuntime | None = None
         self.store: LocalDirectoryStore | None = None
 
-    async def start(self, **settings: Any) -> SchedulerRuntime:
+    async def start(self, clock: Callable[[], float] | None = None, **settings: Any) -> SchedulerRuntime:
+        """A runtime on the store, with ``settings`` over the test defaults (and ``clock``, the test's, if given)."""
         self.store = LocalDirectoryStore(self.state_dir)
         defaults: dict[str, Any] = {"master": self.mesos.address, "tick_interval": 0.2, "seed": 7,
                                     "decline_refuse_seconds": 1.0}
         defaults.update(settings)
-        self.runtime = SchedulerRuntime(self.store, RuntimeSettings(**defaults))
+        self.runtime = SchedulerRuntime(self.store, RuntimeSettings(**defaults),
+                                        **({"clock": clock} if clock is not None else {}))
         await self.runtime.start()
         await asyncio.wait_for(self.runtime.subscribed.wait(), 20)
         return self.runtime
