@@ -75,6 +75,7 @@ from scheduler.mesos_driver import (AgentLost, Disconnected, ExecutorLost, Frame
 from scheduler.store import Change, Delete, Put, Store, StoreError
 from scheduler.instance_table import InstanceTable
 from scheduler.reconcile_sweep import RollingSweep
+from scheduler.source_cache import SourceCache
 from scheduler.store.zookeeper import BATCH_BUDGET, change_bytes
 from scheduler.task_stats import TaskStats
 
@@ -237,13 +238,16 @@ class SchedulerRuntime:
         self.new_deployment_ids = random_deployment_ids(self.rng)
         self.plan_json: Callable[[DeploymentPlan], dict[str, Any]] = _light_plan_json
         self.state = _State()
-        self._pruned_plans: dict[DeploymentId, tuple[DeploymentPlan, DeploymentPlan]] = {}
+        self._pruned_plans: SourceCache[DeploymentId, DeploymentPlan] = SourceCache(
+            lambda d: d in self.state.deployments, lambda: len(self.state.deployments))
         self._sweep_apps = RollingSweep()
         self._calls_in_flight: set[asyncio.Future[None]] = set()
         self._answered_since_subscribed: set[str] = set()
         """Tasks Mesos sent an update for since the last subscription (follow-up reconciliation skips them)."""
-        self._versions_seen: dict[AppId, tuple[tuple[Instance, ...], tuple[AppVersion, ...]]] = {}
-        self._progress_cache: dict[DeploymentId, tuple[RunningDeployment, tuple[int, ...], Progress]] = {}
+        self._versions_seen: SourceCache[AppId, tuple[AppVersion, ...]] = SourceCache(
+            lambda a: a in self.state.apps, lambda: len(self.state.apps))
+        self._progress_cache: SourceCache[DeploymentId, Progress] = SourceCache(
+            lambda d: d in self.state.deployments, lambda: len(self.state.deployments))
         self.generation = 0
         """Bumped after every committed change; what is rendered from the state stays valid while it holds."""
         self.diagnostics: dict[AppId, AppDiagnostics] = {}
@@ -464,12 +468,8 @@ class SchedulerRuntime:
         with the number of apps. The pruned plan is kept while the deployment runs: it is put again each time
         the deployment moves on, and only its step and supervision change."""
         plan_ = running.plan
-        hit = self._pruned_plans.get(plan_.id)
-        if hit is None or hit[0] is not plan_:
-            if len(self._pruned_plans) > 2 * len(self.state.deployments) + 64:
-                self._pruned_plans = {d: p for d, p in self._pruned_plans.items() if d in self.state.deployments}
-            hit = self._pruned_plans[plan_.id] = (plan_, pruned(plan_))
-        return Put(DEPLOYMENTS, plan_.id, encode(replace(running, plan=hit[1])))
+        kept = self._pruned_plans.get(plan_.id, plan_, lambda: pruned(plan_))
+        return Put(DEPLOYMENTS, plan_.id, encode(replace(running, plan=kept)))
 
     # -- app commands ---------------------------------------------------------------------------------
     async def put_app(self, app: AppSpec, *, force: bool = True) -> DeploymentPlan:
@@ -1063,17 +1063,10 @@ class SchedulerRuntime:
     def _progress_of(self, running: RunningDeployment) -> Progress:
         """``progress`` of a running deployment over its apps' instances now, computed again only when the
         deployment (its step, its supervision) or those instances changed since the last time."""
-        table = self.state.instances
-        stamps = tuple(table.stamp_of(a) for a in running.plan.affected_apps)
-        hit = self._progress_cache.get(running.plan.id)
-        if hit is not None and hit[0] is running and hit[1] == stamps:
-            return hit[2]
-        if len(self._progress_cache) > 2 * len(self.state.deployments) + 64:
-            self._progress_cache = {d: h for d, h in self._progress_cache.items() if d in self.state.deployments}
-        found = progress(running.plan, running.step_index, self._instances_by_app(running.plan.affected_apps),
-                         canary_holds(running.plan, running.supervision))
-        self._progress_cache[running.plan.id] = (running, stamps, found)
-        return found
+        stamps = tuple(self.state.instances.stamp_of(a) for a in running.plan.affected_apps)
+        return self._progress_cache.get(running.plan.id, running, lambda: progress(
+            running.plan, running.step_index, self._instances_by_app(running.plan.affected_apps),
+            canary_holds(running.plan, running.supervision)), stamps)
 
     def _reconcile_inputs(self, app_ids: Iterable[AppId] | None = None
                           ) -> dict[AppId, tuple[AppSpec | None, DeploymentStep | None]]:
@@ -1387,14 +1380,7 @@ class SchedulerRuntime:
     def _versions_held(self, app_id: AppId, held: tuple[Instance, ...]) -> tuple[AppVersion, ...]:
         """The app versions ``held`` (the app's instances now) run, in order of first appearance; computed
         again only when those instances changed."""
-        hit = self._versions_seen.get(app_id)
-        if hit is not None and hit[0] is held:
-            return hit[1]
-        if len(self._versions_seen) > 2 * len(self.state.apps) + 1024:
-            self._versions_seen = {a: h for a, h in self._versions_seen.items() if a in self.state.apps}
-        found = tuple(dict.fromkeys(i.app_version for i in held))
-        self._versions_seen[app_id] = (held, found)
-        return found
+        return self._versions_seen.get(app_id, held, lambda: tuple(dict.fromkeys(i.app_version for i in held)))
 
     async def _reconcile_apps(self, app_ids: Iterable[AppId]) -> None:
         now = self.clock()
